@@ -1,0 +1,21 @@
+//! API-key material, key records and the key store.
+//!
+//! - [`material`]: generate, validate offline, hash, prefix and mask keys;
+//!   the plaintext key lives only in the redacting [`ApiKey`] type.
+//! - [`model`]: validated values ([`KeyName`], [`KeyId`], [`AccountId`]) and
+//!   the stored shapes ([`KeyRecord`], [`KeyLookup`]).
+//! - [`store`]: one trait per store capability, the in-memory store.
+//! - [`dynamo`]: the DynamoDB store (two items per key, one table).
+//! - [`table`]: the table's key schema and its creation.
+
+pub mod dynamo;
+pub mod material;
+pub mod model;
+pub mod store;
+pub mod table;
+
+pub use material::{ApiKey, KeyFormatError, KeyHash};
+pub use model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, Timestamp};
+pub use store::{
+    CreateKey, DeleteKey, GetKey, KeyStore, ListKeys, LookupKey, MemoryStore, StoreError, UpdateKey,
+};
