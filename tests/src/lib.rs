@@ -1,1 +1,2 @@
-//! Shared helpers for the cross-crate tests.
+//! Cross-crate tests live in this package's test targets (`store/`, …); this
+//! library is empty.

@@ -53,7 +53,12 @@ impl ClientSettings {
     /// and the standard endpoint override `AWS_ENDPOINT_URL_DYNAMODB`) with
     /// these timeouts. Call once per cold start.
     pub async fn client(&self) -> Client {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        Client::new(&self.sdk_config().await)
+    }
+
+    /// The SDK configuration behind [`ClientSettings::client`].
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(self.connect_timeout)
@@ -65,8 +70,7 @@ impl ClientSettings {
                 aws_config::retry::RetryConfig::standard().with_max_attempts(self.max_attempts),
             )
             .load()
-            .await;
-        Client::new(&sdk)
+            .await
     }
 }
 

@@ -13,6 +13,8 @@ pub mod material;
 pub mod model;
 pub mod store;
 pub mod table;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use material::{ApiKey, KeyFormatError, KeyHash};
 pub use model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, Timestamp};

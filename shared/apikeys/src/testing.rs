@@ -1,0 +1,83 @@
+//! Test helpers (feature `test-util`): DynamoDB Local clients and a fresh
+//! table per test, so tests run in parallel without sharing state.
+//!
+//! DynamoDB Local is found through `AWS_ENDPOINT_URL_DYNAMODB`, which
+//! `infra/with-dynamodb-local.sh` (and so `make test`) sets. A test that needs
+//! it fails, with a message saying so, when it is not set or not reachable:
+//! it never skips and never falls through to real AWS.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+
+use crate::dynamo::{ClientSettings, DynamoStore};
+use crate::material;
+use crate::table;
+
+/// Settings for tests: DynamoDB Local on a loaded 2-core machine can take
+/// longer than production's budget, so tests that do not measure timeouts use
+/// these (the production defaults are tested on their own).
+pub const TEST_SETTINGS: ClientSettings = ClientSettings {
+    connect_timeout: Duration::from_secs(2),
+    attempt_timeout: Duration::from_secs(10),
+    operation_timeout: Duration::from_secs(20),
+    max_attempts: 3,
+};
+
+/// The DynamoDB Local endpoint, or a panic that says how to start it.
+pub fn dynamodb_local_endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(url) if url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:") => {
+            url
+        }
+        Ok(url) => panic!(
+            "AWS_ENDPOINT_URL_DYNAMODB is {url:?}: tests only run against a local DynamoDB Local"
+        ),
+        Err(_) => panic!(
+            "DynamoDB Local is required and AWS_ENDPOINT_URL_DYNAMODB is not set: \
+             run the tests with `make test` (or infra/with-dynamodb-local.sh cargo test)"
+        ),
+    }
+}
+
+/// A client for DynamoDB Local with the test settings.
+pub async fn dynamodb_local_client() -> Client {
+    dynamodb_local_endpoint();
+    TEST_SETTINGS.client().await
+}
+
+/// A unique table name for one test.
+pub fn unique_table_name(label: &str) -> String {
+    format!("keys-{label}-{}", material::random_base62(12))
+}
+
+/// A store on a new, empty table of its own on DynamoDB Local.
+pub async fn fresh_dynamo_store(label: &str) -> DynamoStore {
+    let client = dynamodb_local_client().await;
+    fresh_dynamo_store_with(client, label).await
+}
+
+/// A store on a new, empty table, through the given client.
+pub async fn fresh_dynamo_store_with(client: Client, label: &str) -> DynamoStore {
+    let name = unique_table_name(label);
+    if let Err(err) = table::create_table(&client, &name).await {
+        panic!(
+            "could not create table {name} on DynamoDB Local at {}: {}",
+            dynamodb_local_endpoint(),
+            error_chain(&err)
+        );
+    }
+    DynamoStore::new(client, name)
+}
+
+/// An error and all its sources on one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,226 @@
+//! Properties of the DynamoDB store that only a real DynamoDB can show.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apikeys::dynamo::{ClientSettings, DynamoStore};
+use apikeys::table::{self, Created};
+use apikeys::testing::{dynamodb_local_client, fresh_dynamo_store, fresh_dynamo_store_with};
+use apikeys::{AccountId, GetKey, KeyId, ListKeys, LookupKey, StoreError};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::conformance::{account, created};
+
+#[test]
+fn default_client_settings_are_the_architecture_documents() {
+    let s = ClientSettings::default();
+    assert_eq!(s.connect_timeout, Duration::from_millis(200));
+    assert_eq!(s.attempt_timeout, Duration::from_millis(500));
+    assert_eq!(s.operation_timeout, Duration::from_millis(1500));
+    assert_eq!(s.max_attempts, 2);
+}
+
+#[tokio::test]
+async fn create_table_is_idempotent() {
+    let client = dynamodb_local_client().await;
+    let name = apikeys::testing::unique_table_name("idempotent");
+    assert_eq!(
+        table::create_table(&client, &name).await.unwrap(),
+        Created::Created
+    );
+    assert_eq!(
+        table::create_table(&client, &name).await.unwrap(),
+        Created::AlreadyExisted
+    );
+    let described = client
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let t = described.table().unwrap();
+    let schema: Vec<(String, String)> = t
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_owned(),
+                k.key_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        schema,
+        vec![("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]
+    );
+    assert!(t.global_secondary_indexes().is_empty());
+}
+
+fn strings_in(v: &AttributeValue, out: &mut Vec<String>) {
+    match v {
+        AttributeValue::S(s) | AttributeValue::N(s) => out.push(s.clone()),
+        AttributeValue::L(l) => l.iter().for_each(|v| strings_in(v, out)),
+        AttributeValue::M(m) => m.iter().for_each(|(k, v)| {
+            out.push(k.clone());
+            strings_in(v, out)
+        }),
+        AttributeValue::Ss(ss) => out.extend(ss.iter().cloned()),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_scan_finds_no_piece_of_any_key() {
+    let store = fresh_dynamo_store("scan").await;
+    let mut keys = Vec::new();
+    for i in 0..10 {
+        keys.push(created(&store, &format!("acct-{}", i % 3)).await.0);
+    }
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.items().len(), 20, "two items per key");
+    let mut stored = Vec::new();
+    for item in out.items() {
+        for (k, v) in item {
+            stored.push(k.clone());
+            strings_in(v, &mut stored);
+        }
+    }
+    for key in &keys {
+        let body = &key.expose_secret()[4..];
+        for window in body.as_bytes().windows(8) {
+            let piece = std::str::from_utf8(window).unwrap();
+            assert!(
+                !stored.iter().any(|s| s.contains(piece)),
+                "a key piece is stored"
+            );
+        }
+    }
+}
+
+/// Records the target and body of every request the SDK transmits.
+#[derive(Debug, Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<(String, serde_json::Value)>>>);
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "Recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let req = context.request();
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .to_owned();
+        let body = req.body().bytes().map(serde_json::from_slice).transpose()?;
+        self.0
+            .lock()
+            .unwrap()
+            .push((target, body.unwrap_or_default()));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_get_and_list_are_sent_with_consistent_read() {
+    let recorder = Recorder::default();
+    let base = dynamodb_local_client().await;
+    let client = Client::from_conf(
+        base.config()
+            .to_builder()
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let store = fresh_dynamo_store_with(client, "consistent").await;
+    let (key, record) = created(&store, "acct-a").await;
+    recorder.0.lock().unwrap().clear();
+
+    store.lookup(&key.hash()).await.unwrap().unwrap();
+    store.get(&record.account_id, &record.id).await.unwrap();
+    store.list(&record.account_id, 10, None).await.unwrap();
+
+    let sent = recorder.0.lock().unwrap().clone();
+    let targets: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "DynamoDB_20120810.GetItem",
+            "DynamoDB_20120810.GetItem",
+            "DynamoDB_20120810.Query"
+        ]
+    );
+    for (target, body) in &sent {
+        assert_eq!(
+            body["ConsistentRead"],
+            serde_json::Value::Bool(true),
+            "{target}: {body}"
+        );
+    }
+}
+
+/// A TCP server that accepts connections and never answers.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_store_that_never_answers_fails_within_the_operation_timeout() {
+    let settings = ClientSettings::default();
+    let sdk = settings.sdk_config().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(silent_server().await)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    let store = DynamoStore::new(Client::from_conf(conf), "keys");
+    let started = Instant::now();
+    let result = store.lookup(&apikeys::ApiKey::generate().hash()).await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    // The operation timeout bounds the call (slack for a loaded machine);
+    // without it the call would wait forever.
+    assert!(
+        elapsed < settings.operation_timeout + Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert!(
+        elapsed >= settings.attempt_timeout,
+        "{elapsed:?}: gave up before any timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_table_is_unavailable_not_not_found() {
+    let store = DynamoStore::new(dynamodb_local_client().await, "no-such-table");
+    let r = store.get(&account("a"), &KeyId::generate()).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    let r = store.list(&AccountId::parse("a").unwrap(), 5, None).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+}

@@ -1,0 +1,57 @@
+//! The key-store tests: the conformance suite on the in-memory store and on
+//! DynamoDB Local (a fresh table per test), then DynamoDB-only properties.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance;
+mod dynamodb;
+
+use std::sync::Arc;
+
+use apikeys::MemoryStore;
+use apikeys::testing::fresh_dynamo_store;
+
+/// Runs each named conformance test once per store.
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::conformance::$name(&super::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::conformance::$name(&super::fresh_dynamo_store(stringify!($name)).await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_tests!(
+    created_key_is_found_by_hash_and_by_id,
+    duplicate_create_fails_and_writes_nothing,
+    missing_key_is_not_found,
+    another_accounts_key_behaves_as_not_found,
+    pagination_returns_every_key_of_the_caller_exactly_once,
+    malformed_or_foreign_tokens_are_the_callers_error,
+    create_then_update_and_delete_at_once,
+    update_sets_only_the_given_fields_on_both_items,
+    stale_expected_version_is_a_conflict,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_concurrent_updates_of_different_fields_all_survive() {
+    conformance::concurrent_updates_of_different_fields_all_survive(Arc::new(MemoryStore::new()))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamo_concurrent_updates_of_different_fields_all_survive() {
+    let store = fresh_dynamo_store("concurrent").await;
+    conformance::concurrent_updates_of_different_fields_all_survive(Arc::new(store)).await;
+}
