@@ -5,11 +5,13 @@ use std::time::{Duration, Instant};
 
 use apikeys::dynamo::{ClientSettings, DynamoStore};
 use apikeys::table::{self, Created};
-use apikeys::testing::{dynamodb_local_client, fresh_dynamo_store, fresh_dynamo_store_with};
+use apikeys::testing::{
+    dynamodb_local_client, fresh_dynamo_store, fresh_dynamo_store_with, store_that_never_answers,
+};
 use apikeys::{AccountId, GetKey, KeyId, ListKeys, LookupKey, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -174,29 +176,10 @@ async fn lookup_get_and_list_are_sent_with_consistent_read() {
     }
 }
 
-/// A TCP server that accepts connections and never answers.
-async fn silent_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn a_store_that_never_answers_fails_within_the_operation_timeout() {
     let settings = ClientSettings::default();
-    let sdk = settings.sdk_config().await;
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .endpoint_url(silent_server().await)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    let store = DynamoStore::new(Client::from_conf(conf), "keys");
+    let store = store_that_never_answers().await;
     let started = Instant::now();
     let result = store.lookup(&apikeys::ApiKey::generate().hash()).await;
     let elapsed = started.elapsed();

@@ -1,1 +1,267 @@
+//! The API Gateway REQUEST authorizer for ProLinksQR API keys.
+//!
+//! Decisions (architecture document, "Authorizer semantics"):
+//!
+//! | situation | result |
+//! |---|---|
+//! | no key, malformed, over-long, bad checksum, conflicting keys | `Unauthorized` (401), no store read |
+//! | hash not found, key inactive or expired | `Unauthorized` (401) |
+//! | `(httpMethod, resource)` not in the route table, or a bad method ARN | Deny (403) |
+//! | the key lacks the route's scope | Deny (403) |
+//! | the key has it | Allow on exactly the event's `methodArn` |
+//! | the store fails or times out | another error (500): fail closed |
 
+pub mod request;
+
+use apikeys::{ApiKey, KeyFormatError, KeyLookup, LookupKey, StoreError, Timestamp};
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use scopes::Route;
+use serde_json::json;
+
+use crate::request::{KeyProblem, MethodArn, presented_key};
+
+pub type Request = ApiGatewayCustomAuthorizerRequestTypeRequest;
+pub type Response = ApiGatewayCustomAuthorizerResponse;
+
+/// The authorizer's failures. API Gateway answers 401 only for an error whose
+/// message is exactly `Unauthorized`; every other error is a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("the key store failed")]
+    Store(#[source] StoreError),
+}
+
+impl From<AuthError> for Diagnostic {
+    fn from(err: AuthError) -> Diagnostic {
+        let error_type = match err {
+            AuthError::Unauthorized => "Unauthorized",
+            AuthError::Store(_) => "StoreError",
+        };
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// Why a decision was taken: logged with every decision, never returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NoKey,
+    ConflictingKeys,
+    MalformedKey(KeyFormatError),
+    HeaderNotText,
+    UnknownKey,
+    Inactive,
+    Expired,
+    UnknownRoute,
+    BadMethodArn,
+    MissingScope,
+    ScopeGranted,
+    StoreFailure,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoKey => "no key",
+            Reason::ConflictingKeys => "conflicting keys",
+            Reason::MalformedKey(KeyFormatError::Prefix) => "malformed key: prefix",
+            Reason::MalformedKey(KeyFormatError::Length) => "malformed key: length",
+            Reason::MalformedKey(KeyFormatError::Alphabet) => "malformed key: alphabet",
+            Reason::MalformedKey(KeyFormatError::Checksum) => "malformed key: checksum",
+            Reason::HeaderNotText => "header not text",
+            Reason::UnknownKey => "unknown key",
+            Reason::Inactive => "key inactive",
+            Reason::Expired => "key expired",
+            Reason::UnknownRoute => "route not in table",
+            Reason::BadMethodArn => "malformed methodArn",
+            Reason::MissingScope => "scope missing",
+            Reason::ScopeGranted => "scope granted",
+            Reason::StoreFailure => "store failure",
+        }
+    }
+}
+
+/// The Lambda entry point: [`authorize`] at the current time.
+pub async fn handle<S: LookupKey>(
+    store: &S,
+    event: LambdaEvent<Request>,
+) -> Result<Response, AuthError> {
+    let request_id = event.context.request_id;
+    tracing::trace!(request_id, "authorizer invoked");
+    authorize(store, &event.payload, chrono::Utc::now(), &request_id).await
+}
+
+/// Decides one request at `now`. Logs one line per decision.
+pub async fn authorize<S: LookupKey>(
+    store: &S,
+    req: &Request,
+    now: Timestamp,
+    request_id: &str,
+) -> Result<Response, AuthError> {
+    let method = req.http_method.as_ref().map_or("", |m| m.as_str());
+    let resource = req.resource.as_deref().unwrap_or("");
+    let log = DecisionLog {
+        request_id,
+        method,
+        resource,
+    };
+
+    // 1. The key, checked offline: no store call for anything malformed.
+    let key = match presented_key(&req.headers, &req.multi_value_headers) {
+        Ok(presented) => ApiKey::parse(presented).map_err(Reason::MalformedKey),
+        Err(KeyProblem::Missing) => Err(Reason::NoKey),
+        Err(KeyProblem::Conflicting) => Err(Reason::ConflictingKeys),
+        Err(KeyProblem::NotText) => Err(Reason::HeaderNotText),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(reason) => return Err(log.unauthorized(reason, None)),
+    };
+
+    // 2. The one store read: the lookup item by hash, consistently.
+    let found = match store.lookup(&key.hash()).await {
+        Ok(found) => found,
+        Err(err) => {
+            log.store_failure(&err);
+            return Err(AuthError::Store(err));
+        }
+    };
+    let Some(found) = found else {
+        return Err(log.unauthorized(Reason::UnknownKey, None));
+    };
+    if !found.active {
+        return Err(log.unauthorized(Reason::Inactive, Some(&found)));
+    }
+    if !found.is_usable_at(now) {
+        return Err(log.unauthorized(Reason::Expired, Some(&found)));
+    }
+
+    // 3. The route API Gateway matched, and the ARN the policy must name
+    //    (well-formed and for the event's method, else a Deny on everything).
+    let arn = req
+        .method_arn
+        .as_deref()
+        .filter(|a| MethodArn::parse(a).is_some_and(|p| p.method == method));
+    let Some(route) = scopes::route_for_template(method, resource) else {
+        return Ok(log.deny(Reason::UnknownRoute, &found, arn.unwrap_or("*")));
+    };
+    let Some(arn) = arn else {
+        return Ok(log.deny(Reason::BadMethodArn, &found, "*"));
+    };
+
+    // 4. The scope.
+    if found.scopes.allows(route.scope) {
+        Ok(log.allow(route, &found, arn))
+    } else {
+        Ok(log.deny(Reason::MissingScope, &found, arn))
+    }
+}
+
+/// One structured log line per decision: decision, route, key and account
+/// ids when known, reason. Never the key, a hash or a header value.
+struct DecisionLog<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    resource: &'a str,
+}
+
+impl DecisionLog<'_> {
+    fn unauthorized(&self, reason: Reason, found: Option<&KeyLookup>) -> AuthError {
+        tracing::info!(
+            decision = "unauthorized",
+            request_id = self.request_id,
+            method = self.method,
+            resource = self.resource,
+            key_id = found.map(|f| f.key_id.as_str()),
+            account_id = found.map(|f| f.account_id.as_str()),
+            reason = reason.as_str(),
+            "authorizer decision"
+        );
+        AuthError::Unauthorized
+    }
+
+    fn store_failure(&self, err: &StoreError) {
+        tracing::error!(
+            decision = "error",
+            request_id = self.request_id,
+            method = self.method,
+            resource = self.resource,
+            reason = Reason::StoreFailure.as_str(),
+            error = %apikeys::error_chain(err),
+            "authorizer decision"
+        );
+    }
+
+    fn deny(&self, reason: Reason, found: &KeyLookup, resource_arn: &str) -> Response {
+        tracing::info!(
+            decision = "deny",
+            request_id = self.request_id,
+            method = self.method,
+            resource = self.resource,
+            key_id = found.key_id.as_str(),
+            account_id = found.account_id.as_str(),
+            reason = reason.as_str(),
+            "authorizer decision"
+        );
+        policy_response(found, IamPolicyEffect::Deny, resource_arn, json!({}))
+    }
+
+    fn allow(&self, route: &Route, found: &KeyLookup, method_arn: &str) -> Response {
+        tracing::info!(
+            decision = "allow",
+            request_id = self.request_id,
+            method = self.method,
+            resource = self.resource,
+            scope = route.scope.as_str(),
+            key_id = found.key_id.as_str(),
+            account_id = found.account_id.as_str(),
+            reason = Reason::ScopeGranted.as_str(),
+            "authorizer decision"
+        );
+        let context = json!({
+            "accountId": found.account_id.as_str(),
+            "keyId": found.key_id.as_str(),
+            "scopes": found.scopes.to_string(),
+        });
+        policy_response(found, IamPolicyEffect::Allow, method_arn, context)
+    }
+}
+
+fn policy_response(
+    found: &KeyLookup,
+    effect: IamPolicyEffect,
+    resource_arn: &str,
+    context: serde_json::Value,
+) -> Response {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec![scopes::policy::INVOKE.to_owned()];
+    statement.effect = effect;
+    statement.resource = vec![resource_arn.to_owned()];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+    let mut response = Response::default();
+    response.principal_id = Some(found.key_id.as_str().to_owned());
+    response.policy_document = policy;
+    response.context = context;
+    response
+}
+
+/// Opens the connection to DynamoDB during init with one cheap read (a hash
+/// no key has), so the first request does not pay for the TLS handshake.
+/// A failure is logged and otherwise ignored.
+pub async fn warm_up<S: LookupKey>(store: &S) {
+    match store.lookup(&apikeys::KeyHash([0; 32])).await {
+        Ok(_) => tracing::debug!("store connection warmed up"),
+        Err(err) => tracing::warn!(error = %apikeys::error_chain(&err), "store warm-up failed"),
+    }
+}

@@ -7,8 +7,10 @@
 //! - [`store`]: one trait per store capability, the in-memory store.
 //! - [`dynamo`]: the DynamoDB store (two items per key, one table).
 //! - [`table`]: the table's key schema and its creation.
+//! - [`logging`]: the functions' tracing set-up (dependencies capped at DEBUG).
 
 pub mod dynamo;
+pub mod logging;
 pub mod material;
 pub mod model;
 pub mod store;
@@ -21,3 +23,16 @@ pub use model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Pag
 pub use store::{
     CreateKey, DeleteKey, GetKey, KeyStore, ListKeys, LookupKey, MemoryStore, StoreError, UpdateKey,
 };
+
+/// An error and all its sources on one line, for logs (SDK errors keep their
+/// cause in the source chain).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

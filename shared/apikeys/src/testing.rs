@@ -64,20 +64,39 @@ pub async fn fresh_dynamo_store_with(client: Client, label: &str) -> DynamoStore
         panic!(
             "could not create table {name} on DynamoDB Local at {}: {}",
             dynamodb_local_endpoint(),
-            error_chain(&err)
+            crate::error_chain(&err)
         );
     }
     DynamoStore::new(client, name)
 }
 
-/// An error and all its sources on one line.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+/// A TCP endpoint on loopback that accepts connections and never answers.
+pub async fn silent_endpoint() -> String {
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("cannot bind a loopback port: {e}"),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => panic!("no local address: {e}"),
+    };
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A DynamoDB store with the production [`ClientSettings`] whose endpoint never answers.
+pub async fn store_that_never_answers() -> DynamoStore {
+    use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
+    let sdk = ClientSettings::default().sdk_config().await;
+    let conf = Builder::from(&sdk)
+        .endpoint_url(silent_endpoint().await)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .build();
+    DynamoStore::new(Client::from_conf(conf), "keys")
 }

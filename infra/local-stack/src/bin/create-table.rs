@@ -38,13 +38,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            let mut msg = err.to_string();
-            let mut src = std::error::Error::source(&err);
-            while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
-                src = s.source();
-            }
-            eprintln!("create-table: {msg}");
+            eprintln!("create-table: {}", apikeys::error_chain(&err));
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,423 @@
+//! Every row of the authorizer semantics table, on the in-memory store.
+
+use apikeys::{ApiKey, KeyChanges, MemoryStore, UpdateKey};
+use authorizer::{AuthError, Request};
+use chrono::{Duration, Utc};
+use lambda_runtime::Diagnostic;
+use scopes::policy::{Decision, evaluate_json};
+use scopes::{ROUTES, Scope, ScopeSet};
+use serde_json::{Value, json};
+
+use crate::*;
+
+fn links_get() -> &'static scopes::Route {
+    route("GET", "/links/{id}")
+}
+
+async fn store_with(scopes: ScopeSet) -> (Counting<MemoryStore>, ApiKey) {
+    let store = Counting::<MemoryStore>::default();
+    let (key, _) = stored_key(&store, scopes, None).await;
+    (store, key)
+}
+
+#[test]
+fn fixtures_deserialise_as_the_runtime_does() {
+    let generated: Request = serde_json::from_str(GENERATED).unwrap();
+    assert_eq!(generated.resource.as_deref(), Some("/links/{id}"));
+    assert_eq!(
+        generated.http_method.as_ref().map(|m| m.as_str()),
+        Some("GET")
+    );
+    let adjusted: Request = serde_json::from_str(FIXTURE).unwrap();
+    assert_eq!(adjusted.path.as_deref(), Some("/links/lnk_8f3a2c"));
+    assert!(
+        adjusted.headers.contains_key("x-api-key"),
+        "header names are case-insensitive"
+    );
+}
+
+// Row 1: no key, malformed, over-long, bad checksum, conflicting → 401, no store read.
+
+#[tokio::test]
+async fn no_key_is_unauthorized_without_a_store_read() {
+    let (store, _) = store_with(ScopeSet::from(Scope::All)).await;
+    assert_unauthorized(decide(&store, &event_for(links_get(), &[])).await);
+    let basic = event_for(links_get(), &[("Authorization", "Basic dXNlcjpwYXNz")]);
+    assert_unauthorized(decide(&store, &basic).await);
+    assert_eq!(store.calls(), 0);
+}
+
+#[tokio::test]
+async fn malformed_keys_are_unauthorized_without_a_store_read() {
+    let (store, key) = store_with(ScopeSet::from(Scope::All)).await;
+    let k = key.expose_secret();
+    let mut bad_checksum = k.to_owned().into_bytes();
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] = if bad_checksum[last] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    let bad_checksum = String::from_utf8(bad_checksum).unwrap();
+    let over_long = format!("{k}{}", "A".repeat(8000));
+    let cases = [
+        "".to_owned(),
+        "key-".to_owned(),
+        "not-a-key".to_owned(),
+        k[..k.len() - 1].to_owned(),
+        over_long,
+        bad_checksum,
+        k.replacen("key-", "KEY-", 1),
+        format!("{}_{}", &k[..10], &k[11..]),
+    ];
+    for bad in &cases {
+        assert_unauthorized(decide(&store, &event_for(links_get(), &[("x-api-key", bad)])).await);
+        let bearer = format!("Bearer {bad}");
+        assert_unauthorized(
+            decide(
+                &store,
+                &event_for(links_get(), &[("Authorization", &bearer)]),
+            )
+            .await,
+        );
+    }
+    assert_eq!(store.calls(), 0, "a malformed key reached the store");
+}
+
+#[tokio::test]
+async fn conflicting_keys_are_unauthorized_without_a_store_read() {
+    let (store, key) = store_with(ScopeSet::from(Scope::All)).await;
+    let other = ApiKey::generate();
+    let (a, b) = (key.expose_secret(), other.expose_secret());
+    let both = event_for(
+        links_get(),
+        &[("x-api-key", a), ("Authorization", &format!("Bearer {b}"))],
+    );
+    assert_unauthorized(decide(&store, &both).await);
+    // A repeated header with different values (only the multi-value map shows both).
+    let repeated = event_for(links_get(), &[("x-api-key", a), ("x-api-key", b)]);
+    assert_unauthorized(decide(&store, &repeated).await);
+    assert_eq!(store.calls(), 0);
+}
+
+#[tokio::test]
+async fn the_same_key_in_both_headers_is_accepted() {
+    let (store, key) = store_with(ScopeSet::from(Scope::LinksRead)).await;
+    let k = key.expose_secret();
+    let ev = event_for(
+        links_get(),
+        &[("X-Api-Key", k), ("authorization", &format!("bearer {k}"))],
+    );
+    let resp = decide(&store, &ev).await.unwrap();
+    assert_eq!(effect_and_resource(&resp).0, "Allow");
+}
+
+#[tokio::test]
+async fn header_names_and_the_bearer_scheme_are_case_insensitive() {
+    let (store, key) = store_with(ScopeSet::from(Scope::LinksRead)).await;
+    let k = key.expose_secret();
+    for (name, value) in [
+        ("X-API-KEY", k.to_owned()),
+        ("x-Api-key", k.to_owned()),
+        ("AUTHORIZATION", format!("BEARER {k}")),
+        ("Authorization", format!("Bearer {k}")),
+        ("authorization", format!("bEaReR {k}")),
+    ] {
+        let resp = decide(&store, &event_for(links_get(), &[(name, &value)]))
+            .await
+            .unwrap();
+        assert_eq!(effect_and_resource(&resp).0, "Allow", "{name}: {value}");
+    }
+}
+
+// Row 2: hash not found (never existed or deleted) → 401.
+
+#[tokio::test]
+async fn an_unknown_key_is_unauthorized_after_one_read() {
+    let (store, _) = store_with(ScopeSet::from(Scope::All)).await;
+    let stranger = ApiKey::generate();
+    assert_unauthorized(
+        decide(
+            &store,
+            &event_for(links_get(), &[("x-api-key", stranger.expose_secret())]),
+        )
+        .await,
+    );
+    assert_eq!(store.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_key_is_unauthorized() {
+    let store = MemoryStore::new();
+    let (key, record) = stored_key(&store, ScopeSet::from(Scope::All), None).await;
+    apikeys::DeleteKey::delete(&store, &record.account_id, &record.id)
+        .await
+        .unwrap();
+    assert_unauthorized(
+        decide(
+            &store,
+            &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
+        )
+        .await,
+    );
+}
+
+// Row 3: inactive or expired → 401.
+
+#[tokio::test]
+async fn a_deactivated_key_is_unauthorized_at_once() {
+    let store = MemoryStore::new();
+    let (key, record) = stored_key(&store, ScopeSet::from(Scope::All), None).await;
+    let ev = event_for(links_get(), &[("x-api-key", key.expose_secret())]);
+    assert_eq!(
+        effect_and_resource(&decide(&store, &ev).await.unwrap()).0,
+        "Allow"
+    );
+    let off = KeyChanges {
+        active: Some(false),
+        ..Default::default()
+    };
+    store
+        .update(&record.account_id, &record.id, &off, None, Utc::now())
+        .await
+        .unwrap();
+    assert_unauthorized(decide(&store, &ev).await);
+}
+
+#[tokio::test]
+async fn an_expired_key_is_unauthorized() {
+    let store = MemoryStore::new();
+    let (key, _) = stored_key(
+        &store,
+        ScopeSet::from(Scope::All),
+        Some(Utc::now() - Duration::seconds(1)),
+    )
+    .await;
+    assert_unauthorized(
+        decide(
+            &store,
+            &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
+        )
+        .await,
+    );
+    let (key, _) = stored_key(
+        &store,
+        ScopeSet::from(Scope::All),
+        Some(Utc::now() + Duration::hours(1)),
+    )
+    .await;
+    let resp = decide(
+        &store,
+        &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        effect_and_resource(&resp).0,
+        "Allow",
+        "a key expiring later still works"
+    );
+}
+
+// Row 4: route not in the table → Deny, whatever the scopes (`all` included).
+
+#[tokio::test]
+async fn an_undeclared_route_is_denied_even_for_all() {
+    let (store, key) = store_with(ScopeSet::from(Scope::All)).await;
+    for (method, resource) in [
+        ("GET", "/apikeys"),
+        ("PUT", "/links/{id}"),
+        ("GET", "/links/abc"),
+        ("get", "/links"),
+        ("GET", "/{proxy+}"),
+    ] {
+        let mut ev: Value = serde_json::from_str(FIXTURE).unwrap();
+        ev["httpMethod"] = json!(method);
+        ev["resource"] = json!(resource);
+        ev["methodArn"] = json!(format!("{API_ARN_PREFIX}/{method}/whatever"));
+        set_headers(&mut ev, &[("x-api-key", key.expose_secret())]);
+        let resp = decide(&store, &parse(&ev)).await.unwrap();
+        assert_eq!(effect_and_resource(&resp).0, "Deny", "{method} {resource}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_method_arn_is_denied_not_a_panic() {
+    let (store, key) = store_with(ScopeSet::from(Scope::All)).await;
+    for arn in [
+        None,
+        Some(""),
+        Some("garbage"),
+        Some("arn:aws:execute-api:us-east-1:1:api/test/POST/links/abc123"),
+    ] {
+        let mut ev: Value = serde_json::from_str(FIXTURE).unwrap();
+        match arn {
+            Some(a) => ev["methodArn"] = json!(a),
+            None => {
+                ev.as_object_mut().unwrap().remove("methodArn");
+            }
+        }
+        set_headers(&mut ev, &[("x-api-key", key.expose_secret())]);
+        let resp = decide(&store, &parse(&ev)).await.unwrap();
+        assert_eq!(
+            effect_and_resource(&resp),
+            ("Deny".to_owned(), "*".to_owned()),
+            "{arn:?}"
+        );
+    }
+}
+
+// Row 5: scope missing → Deny.
+
+#[tokio::test]
+async fn a_key_without_the_routes_scope_is_denied() {
+    let (store, key) = store_with(ScopeSet::from(Scope::LinksRead).with(Scope::FoldersRead)).await;
+    let del = route("DELETE", "/links/{id}");
+    let resp = decide(
+        &store,
+        &event_for(del, &[("x-api-key", key.expose_secret())]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        effect_and_resource(&resp),
+        ("Deny".to_owned(), method_arn(del))
+    );
+    assert_eq!(resp.principal_id.as_deref().map(str::len), Some(22));
+}
+
+#[tokio::test]
+async fn an_empty_scope_set_is_denied_everywhere() {
+    let (store, key) = store_with(ScopeSet::EMPTY).await;
+    for r in &ROUTES {
+        let resp = decide(&store, &event_for(r, &[("x-api-key", key.expose_secret())]))
+            .await
+            .unwrap();
+        assert_eq!(effect_and_resource(&resp).0, "Deny", "{r:?}");
+    }
+}
+
+// Row 6: scope present → Allow on exactly the method ARN, with the context.
+
+#[tokio::test]
+async fn an_allow_names_exactly_the_method_arn_and_carries_the_context() {
+    let store = MemoryStore::new();
+    let scopes = ScopeSet::from(Scope::LinksRead).with(Scope::CafeRead);
+    let (key, record) = stored_key(&store, scopes, None).await;
+    let ev = event_for(links_get(), &[("x-api-key", key.expose_secret())]);
+    let resp = decide(&store, &ev).await.unwrap();
+    assert_eq!(
+        effect_and_resource(&resp),
+        ("Allow".to_owned(), ev.method_arn.clone().unwrap())
+    );
+    assert_eq!(resp.principal_id.as_deref(), Some(record.id.as_str()));
+    assert_eq!(
+        resp.context,
+        json!({"accountId": "acct-1", "keyId": record.id.as_str(), "scopes": "links.read,cafe.read"})
+    );
+    // The serialised response, as API Gateway reads it.
+    let wire = serde_json::to_value(&resp).unwrap();
+    assert_eq!(wire["principalId"], json!(record.id.as_str()));
+    assert_eq!(wire["policyDocument"]["Version"], json!("2012-10-17"));
+    assert_eq!(
+        wire["policyDocument"]["Statement"][0]["Effect"],
+        json!("Allow")
+    );
+    assert!(
+        wire["context"]["scopes"].is_string(),
+        "context values must be scalars"
+    );
+    assert!(!wire.to_string().contains(key.expose_secret()));
+}
+
+#[tokio::test]
+async fn every_row_allows_its_own_scope_and_all_and_nothing_else() {
+    let store = MemoryStore::new();
+    for r in &ROUTES {
+        for &held in Scope::EVERY {
+            let (key, _) = stored_key(&store, ScopeSet::from(held), None).await;
+            let resp = decide(&store, &event_for(r, &[("x-api-key", key.expose_secret())]))
+                .await
+                .unwrap();
+            let want = if held == Scope::All || held == r.scope {
+                "Allow"
+            } else {
+                "Deny"
+            };
+            assert_eq!(effect_and_resource(&resp).0, want, "{held} on {r:?}");
+        }
+    }
+}
+
+/// Caching is off, but even so: an Allow never covers any other route.
+#[tokio::test]
+async fn an_allow_covers_no_other_route_of_the_table() {
+    let store = MemoryStore::new();
+    for &held in Scope::EVERY {
+        let (key, _) = stored_key(&store, ScopeSet::from(held), None).await;
+        for r in ROUTES
+            .iter()
+            .filter(|r| held == Scope::All || r.scope == held)
+        {
+            let resp = decide(&store, &event_for(r, &[("x-api-key", key.expose_secret())]))
+                .await
+                .unwrap();
+            let policy = serde_json::to_value(&resp.policy_document).unwrap();
+            assert_eq!(
+                evaluate_json(&policy, &method_arn(r)).unwrap(),
+                Decision::Allow
+            );
+            for other in ROUTES.iter().filter(|o| *o != r) {
+                let d = evaluate_json(&policy, &method_arn(other)).unwrap();
+                assert_ne!(
+                    d,
+                    Decision::Allow,
+                    "{held}: the Allow for {r:?} covers {other:?}"
+                );
+            }
+        }
+    }
+}
+
+// Row 7: store error or timeout → another error (500), never Allow or Deny.
+
+#[tokio::test]
+async fn a_store_failure_is_an_error_other_than_unauthorized() {
+    let key = ApiKey::generate();
+    let result = decide(
+        &Failing,
+        &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, AuthError::Store(_)), "{err:?}");
+    let diag = Diagnostic::from(err);
+    assert_ne!(diag.error_message, "Unauthorized");
+    assert!(
+        !diag.error_message.contains("simulated outage"),
+        "internal text leaks: {}",
+        diag.error_message
+    );
+}
+
+#[test]
+fn the_401_error_message_is_exactly_unauthorized() {
+    let diag = Diagnostic::from(AuthError::Unauthorized);
+    assert_eq!(diag.error_message, "Unauthorized");
+}
+
+#[tokio::test]
+async fn the_generated_event_with_a_key_is_decided_without_panic() {
+    // The sam output as-is names the template in its ARN ({id}): a valid
+    // ARN shape, so a links.read key is allowed on exactly that ARN.
+    let store = MemoryStore::new();
+    let (key, _) = stored_key(&store, ScopeSet::from(Scope::LinksRead), None).await;
+    let mut ev: Value = serde_json::from_str(GENERATED).unwrap();
+    ev["headers"]["x-api-key"] = json!(key.expose_secret());
+    let req = parse(&ev);
+    let resp = decide(&store, &req).await.unwrap();
+    assert_eq!(
+        effect_and_resource(&resp),
+        ("Allow".to_owned(), req.method_arn.unwrap())
+    );
+}

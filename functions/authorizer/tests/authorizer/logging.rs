@@ -1,0 +1,196 @@
+//! Logging: the real `authorizer` binary, with every log-level variable at
+//! TRACE, handles one event served by a fake Lambda Runtime API. Its output
+//! must show that TRACE was on, and must hold neither the key nor its hash.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use apikeys::testing::fresh_dynamo_store;
+use scopes::{Scope, ScopeSet};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::*;
+
+const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+
+/// Serves one invocation of `event`, then reports what the function posted back.
+async fn fake_runtime_api(event: String) -> (String, mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(serve_connection(
+                socket,
+                event.clone(),
+                tx.clone(),
+                served.clone(),
+            ));
+        }
+    });
+    (addr, rx)
+}
+
+async fn serve_connection(
+    socket: TcpStream,
+    event: String,
+    tx: mpsc::Sender<(String, String)>,
+    served: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut reader = BufReader::new(socket);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; content_length];
+        if reader.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("").to_owned(),
+        );
+        let response = if method == "GET" && path.ends_with("/invocation/next") {
+            if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // One invocation only: later polls wait forever.
+                std::future::pending::<()>().await;
+            }
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                 Lambda-Runtime-Aws-Request-Id: {REQUEST_ID}\r\n\
+                 Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:authorizer\r\n\
+                 Content-Length: {}\r\n\r\n{event}",
+                event.len()
+            )
+        } else {
+            let _ = tx
+                .send((path, String::from_utf8_lossy(&body).into_owned()))
+                .await;
+            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n".to_owned()
+        };
+        if reader
+            .get_mut()
+            .write_all(response.as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logging_of_a_handled_event_reveals_no_key_or_hash() {
+    let store = fresh_dynamo_store("auth-logging").await;
+    let (key, record) = stored_key(&store, ScopeSet::from(Scope::LinksRead), None).await;
+    let mut ev: Value = serde_json::from_str(FIXTURE).unwrap();
+    set_headers(
+        &mut ev,
+        &[
+            ("x-api-key", key.expose_secret()),
+            ("Authorization", &format!("Bearer {}", key.expose_secret())),
+        ],
+    );
+    let (runtime_api, mut posted) = fake_runtime_api(ev.to_string()).await;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "authorizer")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("TABLE_NAME", store.table())
+        .env("RUST_LOG", "trace")
+        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Drain both pipes while the function runs, so it never blocks on a full one.
+    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf).await;
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+
+    let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())
+        .await
+        .expect("the function answered nothing within 30 s")
+        .unwrap();
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let (stdout, stderr) = (stdout.await.unwrap(), stderr.await.unwrap());
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+
+    assert_eq!(
+        path,
+        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response"),
+        "{body}\n{logs}"
+    );
+    let response: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        response["policyDocument"]["Statement"][0]["Effect"],
+        json!("Allow"),
+        "{body}"
+    );
+    assert_eq!(response["principalId"], json!(record.id.as_str()));
+
+    // TRACE was on for our crates, and the decision was logged with its fields.
+    assert!(
+        logs.contains("authorizer invoked"),
+        "no TRACE line: logging was not at TRACE\n{logs}"
+    );
+    assert!(logs.contains("\"decision\":\"allow\""), "{logs}");
+    assert!(logs.contains(record.id.as_str()), "the key id is logged");
+    // Dependencies were capped: the raw event never reached the output.
+    assert!(
+        !logs.contains("raw JSON event received"),
+        "lambda_runtime logged the raw event"
+    );
+    assert!(
+        !logs.contains(key.expose_secret()),
+        "the key reached the logs"
+    );
+    assert!(
+        !logs.contains(&key.expose_secret()[4..16]),
+        "part of the key reached the logs"
+    );
+    assert!(
+        !logs.contains(&key.hash().to_hex()),
+        "the key hash reached the logs"
+    );
+}

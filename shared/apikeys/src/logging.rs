@@ -1,0 +1,72 @@
+//! Tracing set-up shared by the functions.
+//!
+//! Levels come from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else
+//! INFO; the format is JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (Lambda's JSON
+//! logging). Whatever those say, every dependency is capped at DEBUG: at TRACE
+//! `lambda_runtime` logs the raw event (headers with the key included) and
+//! the AWS SDK logs request bodies (the key hash). Only this project's crates
+//! may log at TRACE, and they never log a key, a hash or a header value.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// This project's crates (as tracing targets): the only ones allowed TRACE.
+const OWN_TARGETS: &[&str] = &[
+    "authorizer",
+    "apikeys",
+    "scopes",
+    "create_key",
+    "list_keys",
+    "get_key",
+    "update_key",
+    "delete_key",
+    "keys_api",
+    "local_stack",
+];
+
+/// The cap: DEBUG for everything but this project's crates.
+pub fn dependency_cap() -> Targets {
+    OWN_TARGETS.iter().fold(
+        Targets::new().with_default(LevelFilter::DEBUG),
+        |t, target| t.with_target(*target, LevelFilter::TRACE),
+    )
+}
+
+/// The level filter the environment asks for.
+pub fn env_filter() -> EnvFilter {
+    let from_lambda = || {
+        std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .ok()
+            .map(|l| l.to_ascii_lowercase())
+    };
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(from_lambda)
+        .unwrap_or_else(|| "info".to_owned());
+    EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(directives)
+}
+
+/// Installs the global subscriber (once; later calls do nothing).
+pub fn init() {
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry()
+        .with(dependency_cap())
+        .with(env_filter());
+    let _ = if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(false),
+            )
+            .try_init()
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(false))
+            .try_init()
+    };
+}
