@@ -1,0 +1,6 @@
+//! The create-key Lambda: wiring only (see [`keys_api::lambda::serve`]).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    keys_api::lambda::serve(create_key::handle).await
+}

@@ -1,0 +1,71 @@
+//! `DELETE /apikeys/{id}` → 204. Both stored items go in one transaction, so
+//! the key stops authenticating with the very next call.
+
+use apikeys::DeleteKey;
+use keys_api::{ApiConfig, ApiError, Reply, caller, key_id};
+use lambda_http::{Body, Request, Response};
+
+/// The Lambda handler.
+pub async fn handle<S: DeleteKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
+    let outcome = delete(store, config, &req).await;
+    keys_api::finish(config, &req, "delete-key", outcome)
+}
+
+pub async fn delete<S: DeleteKey>(
+    store: &S,
+    config: &ApiConfig,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let caller = caller(req, config)?;
+    let id = key_id(req)?;
+    store.delete(&caller.account, &id).await?;
+    Ok(Reply::no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apikeys::{GetKey, LookupKey, MemoryStore};
+    use keys_api::testing::*;
+
+    #[tokio::test]
+    async fn deletes_the_callers_key_and_its_lookup() {
+        let store = MemoryStore::new();
+        let (key, r) = seed_key(&store, SAMPLE_SUB).await;
+        let mut ev = event(DELETE_KEY);
+        set_id(&mut ev, r.id.as_str());
+        let resp = handle(&store, &config(), request(&ev)).await;
+        assert_eq!(resp.status(), 204);
+        assert!(resp.body().as_ref().is_empty());
+        assert_eq!(resp.headers()["access-control-allow-origin"], ORIGIN);
+        assert!(store.lookup(&key.hash()).await.unwrap().is_none());
+        let again = handle(&store, &config(), request(&ev)).await;
+        assert_eq!(
+            (again.status().as_u16(), error_code(&again)),
+            (404, "not_found".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn another_accounts_key_is_404_and_survives() {
+        let store = MemoryStore::new();
+        let (key, r) = seed_key(&store, "someone-else").await;
+        let mut ev = event(DELETE_KEY);
+        set_id(&mut ev, r.id.as_str());
+        assert_eq!(handle(&store, &config(), request(&ev)).await.status(), 404);
+        assert!(store.get(&r.account_id, &r.id).await.is_ok());
+        assert!(store.lookup(&key.hash()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn no_claims_is_401() {
+        let mut ev = event(DELETE_KEY);
+        remove_claims(&mut ev);
+        assert_eq!(
+            handle(&MemoryStore::new(), &config(), request(&ev))
+                .await
+                .status(),
+            401
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! The dashboard key API's shared plumbing, used by the five CRUD functions:
+//!
+//! - [`ApiConfig`]: the claim naming the account and the dashboard origin, read once;
+//! - [`caller`]: the calling account from the Cognito claims in the REST request context;
+//! - [`input`]: body limits, content type, JSON objects and the field validators;
+//! - [`ApiError`] and [`finish`]: the one place errors become responses (JSON
+//!   `{"error":{"code","message"}}`, CORS on every response);
+//! - [`view`]: the records as the API returns them (never the hash).
+
+pub mod input;
+pub mod lambda;
+#[cfg(feature = "test-util")]
+pub mod testing;
+pub mod view;
+
+use apikeys::{AccountId, KeyId, StoreError};
+use lambda_http::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HeaderName};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+
+/// Settings every CRUD function reads once at cold start.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The claim that names the account (`ACCOUNT_ID_CLAIM`, default `sub`).
+    pub account_claim: String,
+    /// The dashboard's origin, sent as `Access-Control-Allow-Origin`.
+    pub dashboard_origin: HeaderValue,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DASHBOARD_ORIGIN is not set")]
+    MissingOrigin,
+    #[error("DASHBOARD_ORIGIN is not a valid header value")]
+    BadOrigin,
+    #[error("ACCOUNT_ID_CLAIM is empty")]
+    EmptyClaim,
+}
+
+impl ApiConfig {
+    pub fn new(account_claim: &str, dashboard_origin: &str) -> Result<ApiConfig, ConfigError> {
+        if account_claim.is_empty() {
+            return Err(ConfigError::EmptyClaim);
+        }
+        Ok(ApiConfig {
+            account_claim: account_claim.to_owned(),
+            dashboard_origin: HeaderValue::from_str(dashboard_origin)
+                .map_err(|_| ConfigError::BadOrigin)?,
+        })
+    }
+
+    /// From `ACCOUNT_ID_CLAIM` (default `sub`) and `DASHBOARD_ORIGIN` (required).
+    pub fn from_env() -> Result<ApiConfig, ConfigError> {
+        let claim = std::env::var("ACCOUNT_ID_CLAIM").unwrap_or_else(|_| "sub".to_owned());
+        let origin = std::env::var("DASHBOARD_ORIGIN").map_err(|_| ConfigError::MissingOrigin)?;
+        ApiConfig::new(&claim, &origin)
+    }
+}
+
+/// The dashboard user behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The account whose keys the request may see and change.
+    pub account: AccountId,
+    /// The user's `sub`, stored as a new key's `createdBy`.
+    pub user: String,
+}
+
+/// The REST request context's authorizer claims (Cognito user pool).
+fn claims(req: &Request) -> Option<&serde_json::Map<String, Value>> {
+    if let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() {
+        ctx.authorizer.fields.get("claims")?.as_object()
+    } else {
+        None
+    }
+}
+
+/// The caller, from the claims only: never the body, the path or the query.
+/// No claims, or no usable account claim or `sub`: 401.
+pub fn caller(req: &Request, config: &ApiConfig) -> Result<Caller, ApiError> {
+    let claims = claims(req).ok_or(ApiError::Unauthorized)?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let account = text(&config.account_claim)
+        .and_then(AccountId::parse)
+        .ok_or(ApiError::Unauthorized)?;
+    let user = text("sub")
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Caller {
+        account,
+        user: user.to_owned(),
+    })
+}
+
+/// The `{id}` path parameter (from `pathParameters`, never the URI, which
+/// carries the stage). Anything that is not an id's shape is simply not found.
+pub fn key_id(req: &Request) -> Result<KeyId, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first("id"))
+        .and_then(KeyId::parse)
+        .ok_or(ApiError::NotFound)
+}
+
+/// What a request can fail with. The first group is the caller's doing
+/// (4xx); `Unavailable` and `Internal` are ours.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a signed-in dashboard user is required")]
+    Unauthorized,
+    #[error("no such key")]
+    NotFound,
+    #[error("the key was changed since the version in If-Match")]
+    VersionConflict,
+    #[error("the request body is larger than {} bytes", input::MAX_BODY)]
+    PayloadTooLarge,
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    #[error("unknown field `{0}`")]
+    UnknownField(String),
+    #[error("`{0}` is required")]
+    MissingField(&'static str),
+    #[error("`{field}`: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the update names no field: give at least one of `name`, `scopes`, `active`")]
+    EmptyUpdate,
+    #[error("`limit` must be a whole number from 1 to 100")]
+    InvalidLimit,
+    #[error("`nextToken` is malformed or was not issued for this account")]
+    InvalidToken,
+    #[error("`If-Match` must be one entity tag such as \"3\", or *")]
+    InvalidIfMatch,
+    #[error("the key store is unavailable; nothing was changed, try again")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::VersionConflict => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MalformedJson(_)
+            | ApiError::NotAnObject
+            | ApiError::UnknownField(_)
+            | ApiError::MissingField(_)
+            | ApiError::InvalidField { .. }
+            | ApiError::EmptyUpdate
+            | ApiError::InvalidLimit
+            | ApiError::InvalidToken
+            | ApiError::InvalidIfMatch => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound => "not_found",
+            ApiError::VersionConflict => "version_conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::NotAnObject => "invalid_body",
+            ApiError::UnknownField(_) => "unknown_field",
+            ApiError::MissingField(_) => "missing_field",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::EmptyUpdate => "empty_update",
+            ApiError::InvalidLimit => "invalid_limit",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::InvalidIfMatch => "invalid_if_match",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::VersionConflict => ApiError::VersionConflict,
+            StoreError::InvalidToken => ApiError::InvalidToken,
+            StoreError::Unavailable(_) => ApiError::Unavailable(err),
+            StoreError::AlreadyExists | StoreError::Corrupt(_) => ApiError::Internal(err),
+        }
+    }
+}
+
+/// A successful answer: status, optional JSON body, extra headers.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// The request id API Gateway gave this request, for logs.
+fn request_id(req: &Request) -> &str {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref().unwrap_or(""),
+        _ => "",
+    }
+}
+
+/// Turns a handler's outcome into the response, the one place that does:
+/// JSON bodies, error bodies `{"error":{"code","message"}}`, CORS on every
+/// response, and one log line per request. Internal error text is logged,
+/// never returned.
+pub fn finish(
+    config: &ApiConfig,
+    req: &Request,
+    operation: &'static str,
+    outcome: Result<Reply, ApiError>,
+) -> Response<Body> {
+    let reply = match outcome {
+        Ok(reply) => {
+            tracing::info!(
+                operation,
+                request_id = request_id(req),
+                status = reply.status.as_u16(),
+                "dashboard request"
+            );
+            reply
+        }
+        Err(err) => {
+            let status = err.status();
+            if status.is_server_error() {
+                tracing::error!(operation, request_id = request_id(req), status = status.as_u16(), code = err.code(), error = %apikeys::error_chain(&err), "dashboard request failed");
+            } else {
+                tracing::info!(
+                    operation,
+                    request_id = request_id(req),
+                    status = status.as_u16(),
+                    code = err.code(),
+                    "dashboard request refused"
+                );
+            }
+            Reply::json(
+                status,
+                json!({"error": {"code": err.code(), "message": err.to_string()}}),
+            )
+        }
+    };
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header(ACCESS_CONTROL_ALLOW_ORIGIN, config.dashboard_origin.clone())
+        .header("access-control-expose-headers", "ETag");
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    let body = match reply.body {
+        Some(v) => {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+            Body::Text(v.to_string())
+        }
+        None => Body::Empty,
+    };
+    builder.body(body).unwrap_or_else(|_| {
+        // Only reachable with an invalid header, which no code path builds.
+        let mut resp = Response::new(Body::Empty);
+        *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
+}
+
+/// The current time, to the millisecond (what timestamps carry).
+pub fn now() -> apikeys::Timestamp {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_4xx_or_5xx_status_and_a_code() {
+        let errors = [
+            ApiError::Unauthorized,
+            ApiError::NotFound,
+            ApiError::VersionConflict,
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::MalformedJson("x".into()),
+            ApiError::NotAnObject,
+            ApiError::UnknownField("x".into()),
+            ApiError::MissingField("name"),
+            ApiError::invalid("name", "bad"),
+            ApiError::EmptyUpdate,
+            ApiError::InvalidLimit,
+            ApiError::InvalidToken,
+            ApiError::InvalidIfMatch,
+            ApiError::Unavailable(StoreError::Unavailable("x".into())),
+            ApiError::Internal(StoreError::Corrupt("x".into())),
+        ];
+        for e in errors {
+            assert!(e.status().is_client_error() || e.status().is_server_error());
+            assert!(!e.code().is_empty());
+        }
+    }
+
+    #[test]
+    fn internal_error_text_is_not_in_the_message() {
+        let e = ApiError::from(StoreError::Corrupt("attribute keyHash".into()));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.to_string().contains("keyHash"));
+        let e = ApiError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.to_string().contains("refused"));
+    }
+
+    #[test]
+    fn config_needs_an_origin_and_a_claim() {
+        assert!(ApiConfig::new("sub", "https://dashboard.example.com").is_ok());
+        assert!(matches!(
+            ApiConfig::new("", "https://x"),
+            Err(ConfigError::EmptyClaim)
+        ));
+        assert!(matches!(
+            ApiConfig::new("sub", "bad\norigin"),
+            Err(ConfigError::BadOrigin)
+        ));
+    }
+}
