@@ -13,12 +13,10 @@ use apikeys::{AccountId, ApiKey, CreateKey, KeyName, KeyRecord, MemoryStore};
 use authorizer::Request;
 use chrono::Utc;
 use scopes::{Scope, ScopeSet};
-use serde_json::{Value, json};
-
-const FIXTURE: &str = include_str!("../../../events/authorizer/request-links-get.json");
+use serde_json::json;
 
 fn event(key: &str) -> Request {
-    let mut ev: Value = serde_json::from_str(FIXTURE).unwrap();
+    let mut ev = authorizer::testing::fixture();
     ev["headers"]["x-api-key"] = json!(key);
     ev["multiValueHeaders"]["x-api-key"] = json!([key]);
     serde_json::from_value(ev).unwrap()

@@ -12,6 +12,8 @@
 //! | the store fails or times out | another error (500): fail closed |
 
 pub mod request;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 use apikeys::{ApiKey, KeyFormatError, KeyLookup, LookupKey, StoreError, Timestamp};
 use aws_lambda_events::apigw::{

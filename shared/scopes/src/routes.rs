@@ -339,7 +339,12 @@ mod tests {
         ) {
             let path = format!("/{}", segs.join("/"));
             // A pair is in the table when some row's template, with its
-            // parameters filled by this path's segments, gives this path.
+            // parameters filled by this path's segments, gives this path
+            // (one trailing slash aside).
+            let mut segs = segs;
+            if segs.len() >= 2 && segs.last().is_some_and(String::is_empty) {
+                segs.pop();
+            }
             let in_table = ROUTES.iter().any(|r| {
                 let t: Vec<&str> = r.resource[1..].split('/').collect();
                 r.method == method && t.len() == segs.len()

@@ -15,76 +15,9 @@ use apikeys::{
 use authorizer::{AuthError, Request, Response};
 use chrono::Utc;
 use scopes::{Route, ScopeSet};
-use serde_json::{Value, json};
+pub use serde_json::{Value, json};
 
-/// The adjusted REQUEST-authorizer event (from `sam local generate-event
-/// apigateway request-authorizer --resource 'links/{id}'`, with a real path,
-/// a concrete method ARN and multi-value headers).
-pub const FIXTURE: &str = include_str!("../../../../events/authorizer/request-links-get.json");
-/// The same command's output, unchanged.
-pub const GENERATED: &str = include_str!("../../../../events/authorizer/request-generated.json");
-
-pub const API_ARN_PREFIX: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test";
-
-/// A concrete path for a route, each `{param}` filled with `value`.
-pub fn concrete_path(resource: &str, value: &str) -> String {
-    resource
-        .split('/')
-        .map(|seg| if seg.starts_with('{') { value } else { seg })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The method ARN API Gateway sends for a route called on a concrete path.
-pub fn method_arn(route: &Route) -> String {
-    format!(
-        "{API_ARN_PREFIX}/{}{}",
-        route.method,
-        concrete_path(route.resource, "abc123")
-    )
-}
-
-/// The fixture, retargeted at `route` and carrying `headers` (name, value)
-/// as both single- and multi-value headers, deserialised exactly as the
-/// runtime does (serde_json from the JSON text).
-pub fn event_for(route: &Route, headers: &[(&str, &str)]) -> Request {
-    let mut ev: Value = serde_json::from_str(FIXTURE).unwrap();
-    let path = concrete_path(route.resource, "abc123");
-    ev["resource"] = json!(route.resource);
-    ev["httpMethod"] = json!(route.method);
-    ev["path"] = json!(path);
-    ev["methodArn"] = json!(method_arn(route));
-    ev["requestContext"]["resourcePath"] = json!(route.resource);
-    ev["requestContext"]["httpMethod"] = json!(route.method);
-    set_headers(&mut ev, headers);
-    parse(&ev)
-}
-
-pub fn set_headers(ev: &mut Value, headers: &[(&str, &str)]) {
-    let single = ev["headers"].as_object_mut().unwrap();
-    single.retain(|k, _| {
-        !k.eq_ignore_ascii_case("x-api-key") && !k.eq_ignore_ascii_case("authorization")
-    });
-    for (k, v) in headers {
-        single.insert((*k).to_owned(), json!(v));
-    }
-    let multi = ev["multiValueHeaders"].as_object_mut().unwrap();
-    multi.retain(|k, _| {
-        !k.eq_ignore_ascii_case("x-api-key") && !k.eq_ignore_ascii_case("authorization")
-    });
-    for (k, v) in headers {
-        multi
-            .entry((*k).to_owned())
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-            .unwrap()
-            .push(json!(v));
-    }
-}
-
-pub fn parse(ev: &Value) -> Request {
-    serde_json::from_str(&serde_json::to_string(ev).unwrap()).unwrap()
-}
+pub use authorizer::testing::*;
 
 pub fn route(method: &str, resource: &str) -> &'static Route {
     scopes::route_for_template(method, resource).unwrap()
@@ -115,20 +48,6 @@ pub async fn stored_key<S: CreateKey>(
 
 pub async fn decide<S: LookupKey>(store: &S, req: &Request) -> Result<Response, AuthError> {
     authorizer::authorize(store, req, Utc::now(), "test-request").await
-}
-
-/// The policy's effect, checked to be a single statement naming one resource.
-pub fn effect_and_resource(resp: &Response) -> (String, String) {
-    let doc = serde_json::to_value(&resp.policy_document).unwrap();
-    let st = &doc["Statement"];
-    assert_eq!(st.as_array().unwrap().len(), 1, "{doc}");
-    assert_eq!(st[0]["Action"], json!(["execute-api:Invoke"]));
-    let res = st[0]["Resource"].as_array().unwrap();
-    assert_eq!(res.len(), 1);
-    (
-        st[0]["Effect"].as_str().unwrap().to_owned(),
-        res[0].as_str().unwrap().to_owned(),
-    )
 }
 
 pub fn assert_unauthorized(result: Result<Response, AuthError>) {

@@ -1,0 +1,305 @@
+//! Spec and code cannot drift: every response the handlers give in these
+//! scenarios must be documented for its operation and status in
+//! `shared/keys-api/openapi.yaml` and validate against that schema; every
+//! documented status must be produced by some scenario.
+
+use std::collections::{BTreeSet, HashMap};
+
+use apikeys::MemoryStore;
+use jsonschema::Validator;
+use serde_json::{Value, json};
+
+use crate::*;
+
+const SPEC: &str = include_str!("../../shared/keys-api/openapi.yaml");
+
+fn spec() -> Value {
+    serde_yaml_ng::from_str(SPEC).unwrap()
+}
+
+/// Follows a local `$ref` inside the document.
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling {r}")),
+        None => v,
+    }
+}
+
+fn operation<'a>(doc: &'a Value, op: &str) -> (&'static str, &'static str, &'a Value) {
+    let (path, method) = match op {
+        "create" => ("/apikeys", "post"),
+        "list" => ("/apikeys", "get"),
+        "get" => ("/apikeys/{id}", "get"),
+        "update" => ("/apikeys/{id}", "patch"),
+        "delete" => ("/apikeys/{id}", "delete"),
+        _ => unreachable!(),
+    };
+    let o = doc
+        .pointer(&format!("/paths/{}/{method}", path.replace('/', "~1")))
+        .unwrap();
+    (path, method, o)
+}
+
+/// A validator for `schema`, with the whole spec as the document its `$ref`s resolve in.
+fn validator(doc: &Value, schema: &Value) -> Validator {
+    let mut root = doc.clone();
+    let obj = root.as_object_mut().unwrap();
+    obj.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    obj.insert("allOf".into(), json!([schema]));
+    jsonschema::validator_for(&root).unwrap()
+}
+
+/// The response schema the spec gives an operation's status (`None`: no body).
+fn response_schema(doc: &Value, op: &str, status: u16) -> Option<Value> {
+    let (_, _, o) = operation(doc, op);
+    let resp = o["responses"]
+        .get(status.to_string())
+        .unwrap_or_else(|| panic!("{op}: status {status} is not in the spec"));
+    let resp = resolve(doc, resp);
+    resp.pointer("/content/application~1json/schema").cloned()
+}
+
+fn documented_statuses(doc: &Value, op: &str) -> BTreeSet<u16> {
+    let (_, _, o) = operation(doc, op);
+    o["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect()
+}
+
+/// Checks one real response against the spec; returns its status.
+fn check(doc: &Value, op: &str, resp: &Response<Body>) -> u16 {
+    let status = resp.status().as_u16();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        ORIGIN,
+        "{op} {status}: no CORS header"
+    );
+    let body = json_body(resp);
+    match response_schema(doc, op, status) {
+        Some(schema) => {
+            let v = validator(doc, &schema);
+            let errors: Vec<String> = v.iter_errors(&body).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{op} {status}: {body}\n{errors:#?}");
+        }
+        None => assert_eq!(
+            body,
+            Value::Null,
+            "{op} {status}: the spec documents no body"
+        ),
+    }
+    let (_, _, o) = operation(doc, op);
+    let resp_spec = resolve(doc, &o["responses"][status.to_string()]);
+    if resp_spec.pointer("/headers/ETag").is_some() {
+        assert!(
+            resp.headers().contains_key("etag"),
+            "{op} {status}: ETag documented, not sent"
+        );
+    }
+    status
+}
+
+/// Scenarios that between them give every documented status of every operation.
+async fn scenarios() -> Vec<(&'static str, Response<Body>)> {
+    let store = MemoryStore::new();
+    let mut out = Vec::new();
+    let mut push = |op: &'static str, r: Response<Body>| out.push((op, r));
+
+    // create
+    let created = call(&store, "create", &sample("create")).await;
+    let id = json_body(&created)["id"].as_str().unwrap().to_owned();
+    push("create", created);
+    let mut ev = sample("create");
+    set_body(&mut ev, Some(r#"{"name":"x","scopes":["nope"]}"#));
+    push("create", call(&store, "create", &ev).await);
+    let mut ev = sample("create");
+    remove_claims(&mut ev);
+    push("create", call(&store, "create", &ev).await);
+    let mut ev = sample("create");
+    set_body(
+        &mut ev,
+        Some(&format!(r#"{{"name":"{}"}}"#, "x".repeat(20_000))),
+    );
+    push("create", call(&store, "create", &ev).await);
+    let mut ev = sample("create");
+    set_header(&mut ev, "Content-Type", Some("text/plain"));
+    push("create", call(&store, "create", &ev).await);
+    push("create", call(&Down, "create", &sample("create")).await);
+    let mut ev = sample("create");
+    set_body(
+        &mut ev,
+        Some(r#"{"name":"never expires","scopes":["all"],"expiresAt":null}"#),
+    );
+    push("create", call(&store, "create", &ev).await);
+
+    // list: a page with a token, the last page, and errors
+    for _ in 0..2 {
+        call(&store, "create", &sample("create")).await;
+    }
+    let mut ev = sample("list");
+    set_query(&mut ev, &[("limit", "1")]);
+    push("list", call(&store, "list", &ev).await);
+    push("list", call(&store, "list", &sample("list")).await);
+    let mut ev = sample("list");
+    set_query(&mut ev, &[("limit", "0")]);
+    push("list", call(&store, "list", &ev).await);
+    let mut ev = sample("list");
+    remove_claims(&mut ev);
+    push("list", call(&store, "list", &ev).await);
+    push("list", call(&Down, "list", &sample("list")).await);
+
+    // get
+    let mut ev = sample("get");
+    set_id(&mut ev, &id);
+    push("get", call(&store, "get", &ev).await);
+    push("get", call(&store, "get", &sample("get")).await);
+    let mut ev = sample("get");
+    remove_claims(&mut ev);
+    push("get", call(&store, "get", &ev).await);
+    push("get", call(&Down, "get", &sample("get")).await);
+
+    // update
+    let mut ev = sample("update");
+    set_id(&mut ev, &id);
+    push("update", call(&store, "update", &ev).await); // If-Match "1": 200
+    push("update", call(&store, "update", &ev).await); // If-Match "1" again: 409
+    let mut bad = ev.clone();
+    set_body(&mut bad, Some("{}"));
+    push("update", call(&store, "update", &bad).await);
+    let mut big = ev.clone();
+    set_body(&mut big, Some(&"x".repeat(20_000)));
+    push("update", call(&store, "update", &big).await);
+    let mut text = ev.clone();
+    set_header(&mut text, "Content-Type", Some("text/plain"));
+    push("update", call(&store, "update", &text).await);
+    push("update", call(&store, "update", &sample("update")).await);
+    let mut anon = ev.clone();
+    remove_claims(&mut anon);
+    push("update", call(&store, "update", &anon).await);
+    push("update", call(&Down, "update", &ev).await);
+
+    // delete
+    let mut ev = sample("delete");
+    set_id(&mut ev, &id);
+    push("delete", call(&store, "delete", &ev).await);
+    push("delete", call(&store, "delete", &ev).await);
+    let mut anon = ev.clone();
+    remove_claims(&mut anon);
+    push("delete", call(&store, "delete", &anon).await);
+    push("delete", call(&Down, "delete", &ev).await);
+    out
+}
+
+#[tokio::test]
+async fn every_response_matches_the_spec_and_every_documented_status_occurs() {
+    let doc = spec();
+    let mut seen: HashMap<&str, BTreeSet<u16>> = HashMap::new();
+    for (op, resp) in scenarios().await {
+        let status = check(&doc, op, &resp);
+        seen.entry(op).or_default().insert(status);
+    }
+    for op in ["create", "list", "get", "update", "delete"] {
+        assert_eq!(
+            seen[op],
+            documented_statuses(&doc, op),
+            "{op}: documented statuses vs produced"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_response_with_a_field_removed_or_added_fails_the_schema() {
+    let doc = spec();
+    let store = MemoryStore::new();
+    let created = json_body(&call(&store, "create", &sample("create")).await);
+    let create_schema = validator(&doc, &response_schema(&doc, "create", 201).unwrap());
+    assert!(create_schema.is_valid(&created));
+    let mut ev = sample("get");
+    set_id(&mut ev, created["id"].as_str().unwrap());
+    let record = json_body(&call(&store, "get", &ev).await);
+    let record_schema = validator(&doc, &response_schema(&doc, "get", 200).unwrap());
+    assert!(record_schema.is_valid(&record));
+
+    for field in record.as_object().unwrap().keys() {
+        let mut fewer = record.clone();
+        fewer.as_object_mut().unwrap().remove(field);
+        assert!(
+            !record_schema.is_valid(&fewer),
+            "a record without {field} passes"
+        );
+    }
+    let mut more = record.clone();
+    more["keyHash"] = json!("ab12");
+    assert!(
+        !record_schema.is_valid(&more),
+        "a record with an extra field passes"
+    );
+    // A plain record is not a create response, and a record with the key is not a record.
+    assert!(!create_schema.is_valid(&record));
+    assert!(!record_schema.is_valid(&created));
+
+    let err = json_body(&call(&store, "get", &sample("get")).await);
+    let err_schema = validator(&doc, &response_schema(&doc, "get", 404).unwrap());
+    assert!(err_schema.is_valid(&err));
+    let mut bare = err.clone();
+    bare["error"].as_object_mut().unwrap().remove("message");
+    assert!(!err_schema.is_valid(&bare));
+    let mut unknown = err;
+    unknown["error"]["code"] = json!("teapot");
+    assert!(
+        !err_schema.is_valid(&unknown),
+        "error codes are an enumeration"
+    );
+}
+
+#[test]
+fn every_object_in_the_spec_is_closed_and_lists_its_required_fields() {
+    fn walk(path: &str, v: &Value) {
+        match v {
+            Value::Object(map) => {
+                if map.get("type") == Some(&json!("object")) {
+                    assert_eq!(
+                        map.get("additionalProperties"),
+                        Some(&json!(false)),
+                        "{path}"
+                    );
+                    assert!(map.get("required").is_some_and(Value::is_array), "{path}");
+                }
+                for (k, child) in map {
+                    walk(&format!("{path}/{k}"), child);
+                }
+            }
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| walk(&format!("{path}/{i}"), c)),
+            _ => {}
+        }
+    }
+    walk("", &spec());
+}
+
+#[test]
+fn the_spec_lists_exactly_the_catalogue_scopes() {
+    let doc = spec();
+    let listed: Vec<String> = doc
+        .pointer("/components/schemas/Scope/enum")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let catalogue: Vec<String> = scopes::Scope::EVERY
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, catalogue);
+}
