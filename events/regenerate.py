@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -29,6 +30,22 @@ CLAIMS = {
     "iat": "Thu Nov 26 07:30:00 UTC 2026",
 }
 KEY_ID = "7QbZ2kVnR4xW9pLmT3sHcA"
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def sample_key(body):
+    """A well-formed key (format of apikeys::material): `key-` + 34-char body + base62 CRC32."""
+    assert len(body) == 34 and all(c in BASE62 for c in body)
+    n, digits = zlib.crc32(body.encode()), []
+    for _ in range(6):
+        n, r = divmod(n, 62)
+        digits.append(BASE62[r])
+    return "key-" + body + "".join(reversed(digits))
+
+
+# A sample key for trying the authorizer events; it grants nothing anywhere
+# until a record with its hash is stored (tests store one).
+SAMPLE_KEY = sample_key("SampleKeyForLocalTriesOnly00000000")
 ORIGIN = "https://dashboard.prolinksqr.com"
 
 
@@ -118,6 +135,9 @@ def main():
     os.makedirs(os.path.join(HERE, "authorizer"), exist_ok=True)
     write("authorizer/request-generated.json", sam("apigateway", "request-authorizer", "--resource", "links/{id}"))
     write("authorizer/request-links-get.json", authorizer("GET", "/links/{id}", "/links/lnk_8f3a2c", "REPLACE_WITH_A_KEY"))
+    write("authorizer/allow.json", authorizer("GET", "/links/{id}", "/links/lnk_8f3a2c", SAMPLE_KEY))
+    write("authorizer/deny.json", authorizer("DELETE", "/links/{id}", "/links/lnk_8f3a2c", SAMPLE_KEY))
+    write("authorizer/unauthorized.json", authorizer("GET", "/links/{id}", "/links/lnk_8f3a2c", "key-typo"))
     write("create-key.json", proxy("POST", "/apikeys", "/apikeys",
                                    body={"name": "Zapier integration", "scopes": ["links.read", "links.create"],
                                          "expiresAt": "2030-01-01T00:00:00Z"}))

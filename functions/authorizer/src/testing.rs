@@ -13,6 +13,12 @@ pub const FIXTURE: &str = include_str!("../../../events/authorizer/request-links
 /// The same command's output, unchanged.
 pub const GENERATED: &str = include_str!("../../../events/authorizer/request-generated.json");
 
+/// Sample events for `sam local invoke` / `cargo lambda invoke`: a links.read
+/// call, a links.delete call (both with the sample key) and a malformed key.
+pub const SAMPLE_ALLOW: &str = include_str!("../../../events/authorizer/allow.json");
+pub const SAMPLE_DENY: &str = include_str!("../../../events/authorizer/deny.json");
+pub const SAMPLE_UNAUTHORIZED: &str = include_str!("../../../events/authorizer/unauthorized.json");
+
 /// The API, stage and account the sample event's method ARNs name.
 pub const API_ARN_PREFIX: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test";
 

@@ -1,6 +1,6 @@
 //! Every row of the authorizer semantics table, on the in-memory store.
 
-use apikeys::{ApiKey, KeyChanges, MemoryStore, UpdateKey};
+use apikeys::{ApiKey, CreateKey, KeyChanges, MemoryStore, UpdateKey};
 use authorizer::{AuthError, Request};
 use chrono::{Duration, Utc};
 use lambda_runtime::Diagnostic;
@@ -420,4 +420,30 @@ async fn the_generated_event_with_a_key_is_decided_without_panic() {
         effect_and_resource(&resp),
         ("Allow".to_owned(), req.method_arn.unwrap())
     );
+}
+
+/// The sample events in `events/authorizer/` decide as their names say, once
+/// a links.read record exists for the sample key they carry.
+#[tokio::test]
+async fn the_sample_events_decide_as_named() {
+    let allow: Request = serde_json::from_str(SAMPLE_ALLOW).unwrap();
+    let deny: Request = serde_json::from_str(SAMPLE_DENY).unwrap();
+    let unauthorized: Request = serde_json::from_str(SAMPLE_UNAUTHORIZED).unwrap();
+    let key = ApiKey::parse(allow.headers["x-api-key"].to_str().unwrap()).unwrap();
+    let store = Counting::<MemoryStore>::default();
+    store
+        .create(&record_for(&key, ScopeSet::from(Scope::LinksRead), None))
+        .await
+        .unwrap();
+
+    let resp = decide(&store, &allow).await.unwrap();
+    assert_eq!(
+        effect_and_resource(&resp),
+        ("Allow".to_owned(), allow.method_arn.clone().unwrap())
+    );
+    let resp = decide(&store, &deny).await.unwrap();
+    assert_eq!(effect_and_resource(&resp).0, "Deny");
+    let calls = store.calls();
+    assert_unauthorized(decide(&store, &unauthorized).await);
+    assert_eq!(store.calls(), calls, "the malformed key reached the store");
 }

@@ -1,0 +1,198 @@
+//! The local API: the dashboard routes and the protected API, with the real
+//! handlers and the real authorizer, on one loopback port.
+//!
+//! ```text
+//! local-api [--port N] [--dynamodb URL] [--table NAME]
+//! local-api token SUB        print an unsigned dashboard token for SUB
+//! ```
+//!
+//! Environment: `PORT` (default 3000), `DYNAMODB_ENDPOINT` (default: the
+//! embedded in-memory store, whose state is lost on exit), `TABLE_NAME`
+//! (default `prolinksqr-keys`), `DASHBOARD_ORIGIN` (default
+//! `http://localhost:5173`), `ACCOUNT_ID_CLAIM` (default `sub`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apikeys::dynamo::{ClientSettings, DynamoStore};
+use apikeys::{KeyStore, MemoryStore};
+use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
+use keys_api::ApiConfig;
+use local_stack::{LocalApi, http, jwt};
+use tokio::net::TcpListener;
+
+struct Options {
+    port: u16,
+    dynamodb: Option<String>,
+    table: String,
+}
+
+fn usage() -> &'static str {
+    "usage: local-api [--port N] [--dynamodb URL] [--table NAME]\n       local-api token SUB"
+}
+
+fn options() -> Result<Options, String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut o = Options {
+        port: match env("PORT") {
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("PORT={p} is not a port number"))?,
+            None => 3000,
+        },
+        dynamodb: env("DYNAMODB_ENDPOINT"),
+        table: env("TABLE_NAME").unwrap_or_else(|| "prolinksqr-keys".to_owned()),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or(format!("{name} needs a value\n{}", usage()))
+        };
+        match arg.as_str() {
+            "--port" => {
+                o.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port takes a port number".to_owned())?
+            }
+            "--dynamodb" => o.dynamodb = Some(value("--dynamodb")?),
+            "--table" => o.table = value("--table")?,
+            "-h" | "--help" => return Err(usage().to_owned()),
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
+        }
+    }
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("token") {
+        return match args.get(2) {
+            Some(sub) => {
+                println!("{}", jwt::unsigned_token(sub));
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("{}", usage());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let opts = match options() {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::FAILURE;
+        }
+    };
+    apikeys::logging::init();
+    let origin =
+        std::env::var("DASHBOARD_ORIGIN").unwrap_or_else(|_| "http://localhost:5173".to_owned());
+    let claim = std::env::var("ACCOUNT_ID_CLAIM").unwrap_or_else(|_| "sub".to_owned());
+    let config = match ApiConfig::new(&claim, &origin) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("local-api: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("local-api: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &opts.dynamodb {
+        None => {
+            run(
+                listener,
+                LocalApi::new(MemoryStore::new(), config),
+                "embedded in-memory store (state is lost on exit)".to_owned(),
+            )
+            .await
+        }
+        Some(endpoint) => match dynamo_store(endpoint, &opts.table).await {
+            Ok(store) => {
+                let what = format!("DynamoDB at {endpoint}, table {}", opts.table);
+                run(listener, LocalApi::new(store, config), what).await
+            }
+            Err(msg) => {
+                eprintln!("local-api: {msg}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// A store on `endpoint` (DynamoDB Local, or any endpoint), creating the table if missing.
+async fn dynamo_store(endpoint: &str, table: &str) -> Result<DynamoStore, String> {
+    // A developer's DynamoDB Local can be slow from cold: more time than Lambda's budget.
+    let settings = ClientSettings {
+        connect_timeout: Duration::from_secs(2),
+        attempt_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(15),
+        max_attempts: 3,
+    };
+    let sdk = settings.sdk_config().await;
+    let mut conf = Builder::from(&sdk).endpoint_url(endpoint);
+    if sdk.region().is_none() {
+        conf = conf.region(Region::new("us-east-1"));
+    }
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        conf =
+            conf.credentials_provider(Credentials::new("local", "local", None, None, "local-api"));
+    }
+    let client = aws_sdk_dynamodb::Client::from_conf(conf.build());
+    apikeys::table::create_table(&client, table)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot use table {table} at {endpoint}: {}",
+                apikeys::error_chain(&e)
+            )
+        })?;
+    Ok(DynamoStore::new(client, table))
+}
+
+async fn run<S: KeyStore + 'static>(
+    listener: TcpListener,
+    api: LocalApi<S>,
+    store: String,
+) -> ExitCode {
+    let base = match listener.local_addr() {
+        Ok(a) => format!("http://{a}"),
+        Err(_) => "http://127.0.0.1".to_owned(),
+    };
+    tracing::warn!(
+        "dashboard identity: the Authorization bearer JWT's payload is decoded and NOT verified (local only)"
+    );
+    let token = jwt::unsigned_token("demo-account");
+    println!("ProLinksQR local API listening on {base}");
+    println!("  store: {store}");
+    println!(
+        "  dashboard API: {base}/apikeys  (identity: the unverified JWT in Authorization: Bearer, local only)"
+    );
+    println!(
+        "  protected API: {base}/links, /folders, /templates, /bulk/links, /cafe/menus …  (x-api-key or Authorization: Bearer key-…)"
+    );
+    println!();
+    println!("Try it:");
+    println!("  TOKEN={token}");
+    println!(
+        "  curl -s -X POST {base}/apikeys -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"name\":\"demo\",\"scopes\":[\"links.read\"]}}'"
+    );
+    println!("  curl -s {base}/links/abc -H 'x-api-key: key-…'");
+    println!();
+    println!("Ctrl-C stops it.");
+    http::serve(listener, Arc::new(api), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    println!("local API stopped");
+    ExitCode::SUCCESS
+}

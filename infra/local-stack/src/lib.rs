@@ -1,0 +1,410 @@
+//! The local stack: API Gateway's part, played in-process, so the whole
+//! system runs from one command without Docker.
+//!
+//! - `/apikeys…` is the dashboard API: the caller's identity comes from an
+//!   `Authorization: Bearer <JWT>` whose payload is decoded and **not
+//!   verified** (local only), and the request reaches the CRUD handlers as a
+//!   real REST proxy event with the claims in `requestContext.authorizer.claims`.
+//! - Every other path is the protected API: routed to its template with
+//!   [`scopes::route_for_path`] (no match: 403 Missing Authentication Token,
+//!   without calling the authorizer), then the real authorizer decides on a
+//!   REQUEST event built as API Gateway builds one, and its answer is enforced
+//!   as API Gateway enforces it (the shared policy evaluator judges Allows).
+//!   An allowed request reaches an echo backend that shows what the real
+//!   backend would receive.
+//!
+//! The handlers are the Lambda functions' own library functions; events go
+//! through the same JSON (de)serialisation the runtimes use.
+
+pub mod http;
+pub mod jwt;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use apikeys::KeyStore;
+use keys_api::ApiConfig;
+use scopes::policy::{Decision, evaluate_json};
+use serde_json::{Map, Value, json};
+
+/// The stage name the local API pretends to be.
+pub const STAGE: &str = "local";
+const API_ID: &str = "localapi";
+const AWS_ACCOUNT: &str = "000000000000";
+const REGION: &str = "us-east-1";
+/// What the protected API's integrations write over both key headers.
+pub const KEY_HEADER_PLACEHOLDER: &str = "redacted";
+
+/// A request as the local API receives it.
+#[derive(Debug, Clone, Default)]
+pub struct LocalRequest {
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    /// Header names and values in arrival order (repeats kept).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub source_ip: String,
+}
+
+/// The answer the local API gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl LocalResponse {
+    fn json(status: u16, body: &Value) -> LocalResponse {
+        LocalResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn with_header(mut self, name: &str, value: &str) -> LocalResponse {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// The local API over one store.
+pub struct LocalApi<S> {
+    store: S,
+    config: ApiConfig,
+    requests: AtomicU64,
+}
+
+impl<S: KeyStore> LocalApi<S> {
+    pub fn new(store: S, config: ApiConfig) -> LocalApi<S> {
+        LocalApi {
+            store,
+            config,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, req: LocalRequest) -> LocalResponse {
+        let request_id = format!(
+            "local-{:08}",
+            self.requests.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        if req.path == "/apikeys" || req.path.starts_with("/apikeys/") {
+            self.dashboard(req, &request_id).await
+        } else {
+            self.protected(req, &request_id).await
+        }
+    }
+
+    // ------------------------------------------------------------ dashboard
+
+    async fn dashboard(&self, req: LocalRequest, request_id: &str) -> LocalResponse {
+        let origin = self
+            .config
+            .dashboard_origin
+            .to_str()
+            .unwrap_or("*")
+            .to_owned();
+        let with_cors = |r: LocalResponse| r.with_header("access-control-allow-origin", &origin);
+        let rest = &req.path["/apikeys".len()..];
+        let id = rest
+            .strip_prefix('/')
+            .filter(|s| !s.is_empty() && !s.contains('/'));
+        let resource = match (rest, id) {
+            ("" | "/", _) => "/apikeys",
+            (_, Some(_)) => "/apikeys/{id}",
+            _ => return with_cors(missing_authentication_token()),
+        };
+        let op = match (req.method.as_str(), resource) {
+            ("OPTIONS", _) => {
+                // The CORS preflight SAM's Cors setting answers, unauthenticated.
+                return with_cors(LocalResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })
+                .with_header(
+                    "access-control-allow-methods",
+                    "GET,POST,PATCH,DELETE,OPTIONS",
+                )
+                .with_header(
+                    "access-control-allow-headers",
+                    "Authorization,Content-Type,If-Match",
+                )
+                .with_header("access-control-max-age", "600");
+            }
+            ("POST", "/apikeys") => Op::Create,
+            ("GET", "/apikeys") => Op::List,
+            ("GET", "/apikeys/{id}") => Op::Get,
+            ("PATCH", "/apikeys/{id}") => Op::Update,
+            ("DELETE", "/apikeys/{id}") => Op::Delete,
+            _ => return with_cors(missing_authentication_token()),
+        };
+        // The Cognito authorizer's part: no usable token, API Gateway answers 401 itself.
+        let Some(claims) = header(&req.headers, "authorization").and_then(jwt::claims_from_bearer)
+        else {
+            return with_cors(LocalResponse::json(
+                401,
+                &json!({"message": "Unauthorized"}),
+            ));
+        };
+        let path_parameters = id.map(|id| json!({"id": id})).unwrap_or(Value::Null);
+        let event = proxy_event(&req, resource, path_parameters, claims, request_id);
+        let request = match lambda_http::request::from_str(&event.to_string()) {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(error = %err, "could not build a proxy event");
+                return with_cors(LocalResponse::json(
+                    500,
+                    &json!({"message": "Internal server error"}),
+                ));
+            }
+        };
+        let (store, config) = (&self.store, &self.config);
+        let response = match op {
+            Op::Create => create_key::handle(store, config, request).await,
+            Op::List => list_keys::handle(store, config, request).await,
+            Op::Get => get_key::handle(store, config, request).await,
+            Op::Update => update_key::handle(store, config, request).await,
+            Op::Delete => delete_key::handle(store, config, request).await,
+        };
+        let (parts, body) = response.into_parts();
+        LocalResponse {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+            body: body.as_ref().to_vec(),
+        }
+    }
+
+    // ------------------------------------------------------------ protected
+
+    async fn protected(&self, req: LocalRequest, request_id: &str) -> LocalResponse {
+        // API Gateway's router: an undeclared route never reaches the authorizer.
+        let Some(matched) = scopes::route_for_path(&req.method, &req.path) else {
+            return missing_authentication_token();
+        };
+        let route = matched.route;
+        let method_arn = format!(
+            "arn:aws:execute-api:{REGION}:{AWS_ACCOUNT}:{API_ID}/{STAGE}/{}{}",
+            req.method, req.path
+        );
+        let path_parameters: Map<String, Value> = matched
+            .params()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        let event = authorizer_event(
+            &req,
+            route.resource,
+            &method_arn,
+            Value::Object(path_parameters.clone()),
+            request_id,
+        );
+        let event: authorizer::Request = match serde_json::from_str(&event.to_string()) {
+            Ok(e) => e,
+            Err(err) => {
+                tracing::error!(error = %err, "could not build an authorizer event");
+                return LocalResponse::json(500, &json!({"message": null}));
+            }
+        };
+        let decision =
+            authorizer::authorize(&self.store, &event, chrono::Utc::now(), request_id).await;
+        let response = match decision {
+            Err(authorizer::AuthError::Unauthorized) => {
+                return LocalResponse::json(401, &json!({"message": "Unauthorized"}));
+            }
+            Err(_) => return LocalResponse::json(500, &json!({"message": null})),
+            Ok(response) => response,
+        };
+        let policy = serde_json::to_value(&response.policy_document).unwrap_or(Value::Null);
+        match evaluate_json(&policy, &method_arn) {
+            Ok(Decision::Allow) => {}
+            Ok(Decision::ExplicitDeny) => {
+                return LocalResponse::json(
+                    403,
+                    &json!({"Message": "User is not authorized to access this resource with an explicit deny"}),
+                );
+            }
+            Ok(Decision::ImplicitDeny) | Err(_) => {
+                return LocalResponse::json(
+                    403,
+                    &json!({"Message": "User is not authorized to access this resource"}),
+                );
+            }
+        }
+        // The integration's request parameters (template.yaml), then the echo backend.
+        let ctx = &response.context;
+        let sent = json!({
+            "X-Account-Id": ctx["accountId"],
+            "X-Key-Id": ctx["keyId"],
+            "X-Key-Scopes": ctx["scopes"],
+            "x-api-key": KEY_HEADER_PLACEHOLDER,
+            "Authorization": KEY_HEADER_PLACEHOLDER,
+        });
+        LocalResponse::json(
+            200,
+            &json!({
+                "backend": "echo",
+                "route": {"method": route.method, "resource": route.resource, "scope": route.scope.as_str()},
+                "path": req.path,
+                "pathParameters": path_parameters,
+                "headers": sent,
+            }),
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Create,
+    List,
+    Get,
+    Update,
+    Delete,
+}
+
+/// API Gateway's answer for a route it does not have.
+fn missing_authentication_token() -> LocalResponse {
+    LocalResponse::json(403, &json!({"message": "Missing Authentication Token"}))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `headers` (last value of each name) and `multiValueHeaders` (all values),
+/// as API Gateway's REST events carry them.
+fn header_maps(headers: &[(String, String)]) -> (Value, Value) {
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for (k, v) in headers {
+        single.insert(k.clone(), json!(v));
+        if let Some(Value::Array(list)) = multi.get_mut(k) {
+            list.push(json!(v));
+        } else {
+            multi.insert(k.clone(), json!([v]));
+        }
+    }
+    (Value::Object(single), Value::Object(multi))
+}
+
+/// `queryStringParameters` and `multiValueQueryStringParameters`
+/// (percent-decoded; `null` when there is no query).
+fn query_maps(query: Option<&str>) -> (Value, Value) {
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return (Value::Null, Value::Null);
+    };
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (http::percent_decode(k), http::percent_decode(v));
+        single.insert(k.clone(), json!(v));
+        if let Some(Value::Array(list)) = multi.get_mut(&k) {
+            list.push(json!(v));
+        } else {
+            multi.insert(k, json!([v]));
+        }
+    }
+    (Value::Object(single), Value::Object(multi))
+}
+
+fn request_context(req: &LocalRequest, resource: &str, request_id: &str) -> Value {
+    json!({
+        "accountId": AWS_ACCOUNT,
+        "apiId": API_ID,
+        "resourceId": "local",
+        "resourcePath": resource,
+        "httpMethod": req.method,
+        "path": format!("/{STAGE}{}", req.path),
+        "stage": STAGE,
+        "requestId": request_id,
+        "requestTimeEpoch": chrono::Utc::now().timestamp_millis(),
+        "protocol": "HTTP/1.1",
+        "identity": {
+            "sourceIp": req.source_ip,
+            "userAgent": header(&req.headers, "user-agent"),
+        },
+    })
+}
+
+/// The REST proxy event API Gateway sends the dashboard's functions.
+fn proxy_event(
+    req: &LocalRequest,
+    resource: &str,
+    path_parameters: Value,
+    claims: Map<String, Value>,
+    request_id: &str,
+) -> Value {
+    let (headers, multi_headers) = header_maps(&req.headers);
+    let (query, multi_query) = query_maps(req.query.as_deref());
+    let mut context = request_context(req, resource, request_id);
+    context["authorizer"] = json!({"claims": claims});
+    let (body, base64) = match std::str::from_utf8(&req.body) {
+        _ if req.body.is_empty() => (Value::Null, false),
+        Ok(text) => (json!(text), false),
+        Err(_) => {
+            use base64::Engine;
+            (
+                json!(base64::engine::general_purpose::STANDARD.encode(&req.body)),
+                true,
+            )
+        }
+    };
+    json!({
+        "resource": resource,
+        "path": req.path,
+        "httpMethod": req.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_parameters,
+        "stageVariables": null,
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": base64,
+    })
+}
+
+/// The REQUEST-authorizer event API Gateway sends the authorizer.
+fn authorizer_event(
+    req: &LocalRequest,
+    resource: &str,
+    method_arn: &str,
+    path_parameters: Value,
+    request_id: &str,
+) -> Value {
+    let (headers, multi_headers) = header_maps(&req.headers);
+    let (query, multi_query) = query_maps(req.query.as_deref());
+    json!({
+        "type": "REQUEST",
+        "methodArn": method_arn,
+        "resource": resource,
+        "path": req.path,
+        "httpMethod": req.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": if query.is_null() { json!({}) } else { query },
+        "multiValueQueryStringParameters": if multi_query.is_null() { json!({}) } else { multi_query },
+        "pathParameters": path_parameters,
+        "stageVariables": {},
+        "requestContext": request_context(req, resource, request_id),
+    })
+}

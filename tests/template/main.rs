@@ -1,0 +1,423 @@
+//! Drift tests: `template.yaml` against the code it deploys — the protected
+//! API's routes against the `scopes` route table (both ways), the context
+//! mappings and key-header overwrites on every route, the dashboard routes'
+//! functions, the table's key schema, least privilege, and the settings that
+//! make revocation immediate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+use serde_yaml_ng::Value as Yaml;
+
+const TEMPLATE: &str = include_str!("../../template.yaml");
+const SAMCONFIG: &str = include_str!("../../samconfig.toml");
+
+/// YAML to JSON, with CloudFormation's short-form tags in their long form
+/// (`!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` → `{"Fn::Sub": s}`).
+fn to_json(y: &Yaml) -> Value {
+    match y {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => json!(b),
+        Yaml::Number(n) => serde_json::to_value(n).unwrap(),
+        Yaml::String(s) => json!(s),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Mapping(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().expect("string keys").to_owned(), to_json(v)))
+                .collect::<Map<_, _>>(),
+        ),
+        Yaml::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = to_json(&t.value);
+            match name {
+                "Ref" => json!({"Ref": value}),
+                "GetAtt" => match value {
+                    Value::String(s) => {
+                        let (res, attr) = s.split_once('.').unwrap();
+                        json!({"Fn::GetAtt": [res, attr]})
+                    }
+                    other => json!({"Fn::GetAtt": other}),
+                },
+                other => json!({ format!("Fn::{other}"): value }),
+            }
+        }
+    }
+}
+
+fn template() -> Value {
+    to_json(&serde_yaml_ng::from_str::<Yaml>(TEMPLATE).unwrap())
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["Resources"]
+        .get(name)
+        .unwrap_or_else(|| panic!("no resource {name}"))
+}
+
+/// (METHOD, path) of every operation the protected API declares.
+fn protected_routes(t: &Value) -> BTreeSet<(String, String)> {
+    let paths = resource(t, "ProtectedApi")["Properties"]["DefinitionBody"]["paths"]
+        .as_object()
+        .unwrap();
+    let mut out = BTreeSet::new();
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            assert!(
+                !path.contains('+'),
+                "greedy path {path}: every route is declared on its own"
+            );
+            out.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_protected_api_declares_exactly_the_route_table() {
+    let t = template();
+    let declared = protected_routes(&t);
+    let table: BTreeSet<(String, String)> = scopes::ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.resource.to_owned()))
+        .collect();
+    let missing: Vec<_> = table.difference(&declared).collect();
+    let extra: Vec<_> = declared.difference(&table).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "not in template: {missing:?}; not in table: {extra:?}"
+    );
+    assert_eq!(declared.len(), 31);
+}
+
+#[test]
+fn every_protected_route_passes_the_decision_on_and_never_the_key() {
+    let t = template();
+    let paths = resource(&t, "ProtectedApi")["Properties"]["DefinitionBody"]["paths"]
+        .as_object()
+        .unwrap();
+    for (path, ops) in paths {
+        let params: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, op) in ops.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            let integ = &op["x-amazon-apigateway-integration"];
+            assert_eq!(integ["type"], "http_proxy", "{at}");
+            assert_eq!(integ["httpMethod"], method.to_uppercase(), "{at}");
+            assert_eq!(
+                integ["uri"],
+                json!({"Fn::Sub": format!("${{BackendUrl}}{path}")}),
+                "{at}"
+            );
+            let rp = integ["requestParameters"].as_object().unwrap();
+            let get = |k: &str| {
+                rp.get(&format!("integration.request.header.{k}"))
+                    .and_then(Value::as_str)
+            };
+            assert_eq!(
+                get("X-Account-Id"),
+                Some("context.authorizer.accountId"),
+                "{at}"
+            );
+            assert_eq!(get("X-Key-Id"), Some("context.authorizer.keyId"), "{at}");
+            assert_eq!(
+                get("X-Key-Scopes"),
+                Some("context.authorizer.scopes"),
+                "{at}"
+            );
+            for key_header in ["x-api-key", "Authorization"] {
+                let v =
+                    get(key_header).unwrap_or_else(|| panic!("{at}: {key_header} not overwritten"));
+                assert!(
+                    v.starts_with('\'') && v.ends_with('\'') && v.len() > 2,
+                    "{at}: {key_header} must be a static value, is {v}"
+                );
+            }
+            for p in &params {
+                assert_eq!(
+                    rp.get(&format!("integration.request.path.{p}"))
+                        .and_then(Value::as_str),
+                    Some(format!("method.request.path.{p}").as_str()),
+                    "{at}: path parameter {p}"
+                );
+            }
+            assert!(
+                op.get("security").is_none(),
+                "{at}: the default authorizer applies to every route"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_protected_api_authorizes_every_call_afresh() {
+    let t = template();
+    let auth = &resource(&t, "ProtectedApi")["Properties"]["Auth"];
+    assert_eq!(auth["DefaultAuthorizer"], "ApiKeyAuthorizer");
+    let a = &auth["Authorizers"]["ApiKeyAuthorizer"];
+    assert_eq!(
+        a["FunctionArn"],
+        json!({"Fn::GetAtt": ["AuthorizerFunction", "Arn"]})
+    );
+    assert_eq!(a["FunctionPayloadType"], "REQUEST");
+    assert_eq!(
+        a["Identity"],
+        json!({"ReauthorizeEvery": 0}),
+        "no cache and no identity sources"
+    );
+}
+
+#[test]
+fn every_apikeys_route_maps_to_its_function() {
+    let t = template();
+    let expected = [
+        ("CreateKeyFunction", "create-key", "POST", "/apikeys"),
+        ("ListKeysFunction", "list-keys", "GET", "/apikeys"),
+        ("GetKeyFunction", "get-key", "GET", "/apikeys/{id}"),
+        ("UpdateKeyFunction", "update-key", "PATCH", "/apikeys/{id}"),
+        ("DeleteKeyFunction", "delete-key", "DELETE", "/apikeys/{id}"),
+    ];
+    let mut routes = BTreeSet::new();
+    for (name, krate, method, path) in expected {
+        let f = resource(&t, name);
+        assert_eq!(
+            f["Properties"]["CodeUri"],
+            format!("functions/{krate}"),
+            "{name}"
+        );
+        let events = f["Properties"]["Events"].as_object().unwrap();
+        assert_eq!(events.len(), 1, "{name}");
+        let e = events.values().next().unwrap();
+        assert_eq!(e["Type"], "Api");
+        assert_eq!(
+            e["Properties"]["RestApiId"],
+            json!({"Ref": "DashboardApi"}),
+            "{name}"
+        );
+        assert_eq!(
+            (
+                e["Properties"]["Method"].as_str(),
+                e["Properties"]["Path"].as_str()
+            ),
+            (Some(method), Some(path)),
+            "{name}"
+        );
+        assert!(routes.insert((method, path)));
+        let env = &f["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            env["DASHBOARD_ORIGIN"],
+            json!({"Ref": "DashboardOrigin"}),
+            "{name}"
+        );
+    }
+    // No other function is on the dashboard API, and no API-key route is.
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        if r["Type"] == "AWS::Serverless::Function" && !expected.iter().any(|e| e.0 == name) {
+            assert!(r["Properties"].get("Events").is_none(), "{name} has events");
+        }
+    }
+}
+
+#[test]
+fn functions_are_arm64_rust_on_al2023_with_json_logs() {
+    let t = template();
+    let g = &t["Globals"]["Function"];
+    assert_eq!(g["Runtime"], "provided.al2023");
+    assert_eq!(g["Architectures"], json!(["arm64"]));
+    assert_eq!(g["Handler"], "bootstrap");
+    assert_eq!(g["LoggingConfig"]["LogFormat"], "JSON");
+    assert_eq!(
+        g["Environment"]["Variables"]["TABLE_NAME"],
+        json!({"Ref": "KeysTable"})
+    );
+    let functions: Vec<(&String, &Value)> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .collect();
+    assert_eq!(functions.len(), 6);
+    for (name, f) in functions {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        let krate = f["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("functions/")
+            .unwrap();
+        let manifest = std::fs::read_to_string(format!(
+            "{}/../functions/{krate}/Cargo.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{krate}\"")),
+            "{name}: crate {krate}"
+        );
+        assert!(f["Properties"]["Timeout"].as_u64().unwrap() <= 10, "{name}");
+    }
+    let authorizer_timeout = resource(&t, "AuthorizerFunction")["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        authorizer_timeout <= 5,
+        "well under API Gateway's 10 s authorizer limit"
+    );
+}
+
+#[test]
+fn least_privilege_on_the_table() {
+    let t = template();
+    let expected: &[(&str, &[&str])] = &[
+        ("AuthorizerFunction", &["dynamodb:GetItem"]),
+        ("CreateKeyFunction", &["dynamodb:PutItem"]),
+        ("ListKeysFunction", &["dynamodb:Query"]),
+        ("GetKeyFunction", &["dynamodb:GetItem"]),
+        (
+            "UpdateKeyFunction",
+            &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        ),
+        (
+            "DeleteKeyFunction",
+            &["dynamodb:DeleteItem", "dynamodb:GetItem"],
+        ),
+    ];
+    for (name, actions) in expected {
+        let policies = resource(&t, name)["Properties"]["Policies"]
+            .as_array()
+            .unwrap();
+        assert_eq!(
+            policies.len(),
+            1,
+            "{name}: one inline policy, no managed ones"
+        );
+        let statements = policies[0]["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1, "{name}");
+        let st = &statements[0];
+        assert_eq!(st["Effect"], "Allow");
+        let mut got: Vec<&str> = match &st["Action"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+            other => panic!("{other}"),
+        };
+        got.sort_unstable();
+        assert_eq!(&got, actions, "{name}");
+        assert_eq!(
+            st["Resource"],
+            json!({"Fn::GetAtt": ["KeysTable", "Arn"]}),
+            "{name}: the table only"
+        );
+    }
+}
+
+#[test]
+fn the_table_matches_the_code_and_is_protected() {
+    let t = template();
+    let table = resource(&t, "KeysTable");
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    let p = &table["Properties"];
+    let schema: Vec<Value> = apikeys::table::KEY_SCHEMA
+        .iter()
+        .map(|a| json!({"AttributeName": a.name, "KeyType": a.key_type}))
+        .collect();
+    let attrs: Vec<Value> = apikeys::table::KEY_SCHEMA
+        .iter()
+        .map(|a| json!({"AttributeName": a.name, "AttributeType": a.attribute_type}))
+        .collect();
+    assert_eq!(p["KeySchema"], Value::Array(schema));
+    assert_eq!(p["AttributeDefinitions"], Value::Array(attrs));
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(p["DeletionProtectionEnabled"], true);
+    assert!(p.get("TableName").is_none(), "no fixed table name");
+    assert!(p.get("GlobalSecondaryIndexes").is_none());
+}
+
+#[test]
+fn the_dashboard_api_needs_a_user_and_answers_cors_everywhere() {
+    let t = template();
+    let p = &resource(&t, "DashboardApi")["Properties"];
+    assert_eq!(p["Auth"]["DefaultAuthorizer"], "DashboardUsers");
+    assert_eq!(p["Auth"]["AddDefaultAuthorizerToCorsPreflight"], false);
+    assert_eq!(
+        p["Auth"]["Authorizers"]["DashboardUsers"]["UserPoolArn"],
+        json!({"Ref": "UserPoolArn"})
+    );
+    let origin = json!({"Fn::Sub": "'${DashboardOrigin}'"});
+    assert_eq!(p["Cors"]["AllowOrigin"], origin);
+    for r in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+        assert_eq!(
+            p["GatewayResponses"][r]["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"],
+            origin,
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn data_tracing_is_off_on_both_stages() {
+    let t = template();
+    for api in ["DashboardApi", "ProtectedApi"] {
+        let settings = resource(&t, api)["Properties"]["MethodSettings"]
+            .as_array()
+            .unwrap();
+        assert!(!settings.is_empty(), "{api}");
+        for s in settings {
+            assert_eq!(s["DataTraceEnabled"], false, "{api}");
+        }
+    }
+}
+
+#[test]
+fn outputs_name_both_apis_the_authorizer_and_the_table() {
+    let t = template();
+    let outputs = t["Outputs"].as_object().unwrap();
+    for name in [
+        "DashboardApiUrl",
+        "ProtectedApiUrl",
+        "AuthorizerFunctionArn",
+        "KeysTableName",
+    ] {
+        assert!(outputs.contains_key(name), "{name}");
+    }
+    assert_eq!(
+        outputs["AuthorizerFunctionArn"]["Value"],
+        json!({"Fn::GetAtt": ["AuthorizerFunction", "Arn"]})
+    );
+}
+
+#[test]
+fn samconfig_builds_cached_in_parallel_and_confirms_deploys_without_lint_mode() {
+    let cfg: toml::Table = SAMCONFIG.parse().unwrap();
+    assert_eq!(
+        cfg["default"]["build"]["parameters"]["cached"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        cfg["default"]["build"]["parameters"]["parallel"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        cfg["default"]["deploy"]["parameters"]["confirm_changeset"].as_bool(),
+        Some(true)
+    );
+    let validate = cfg["default"]
+        .get("validate")
+        .and_then(|v| v.get("parameters"));
+    assert!(
+        validate.is_some(),
+        "the validate section is present, without lint"
+    );
+    assert!(
+        validate.and_then(|p| p.get("lint")).is_none(),
+        "lint = true would make `sam validate` skip the translator"
+    );
+}
