@@ -18,6 +18,8 @@
 
 pub mod http;
 pub mod jwt;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

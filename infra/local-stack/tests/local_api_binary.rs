@@ -1,0 +1,108 @@
+//! The README's run command's binary: it starts, prints where it listens and
+//! what it runs on, answers, and stops cleanly on Ctrl-C (SIGINT).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use local_stack::jwt;
+use local_stack::testing::request;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::test]
+async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args(["--port", "0"])
+        .env_remove("DYNAMODB_ENDPOINT")
+        .env_remove("PORT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("ProLinksQR local API listening on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("the local API never said where it listens");
+    })
+    .await
+    .unwrap();
+    let mut banner = Vec::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+    {
+        banner.push(line);
+    }
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("in-memory") && l.contains("lost on exit")),
+        "{banner:?}"
+    );
+    assert!(
+        banner.iter().any(|l| l.contains("unverified")),
+        "{banner:?}"
+    );
+
+    let token = format!("Bearer {}", jwt::unsigned_token("acct-bin"));
+    let body = json!({"name": "bin", "scopes": ["folders.read"]}).to_string();
+    let created = request(
+        &base,
+        "POST",
+        "/apikeys",
+        &[
+            ("Authorization", &token),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let key = created.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        request(&base, "GET", "/folders", &[("x-api-key", &key)], None)
+            .await
+            .status,
+        200
+    );
+
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l.contains("local API stopped")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_token_subcommand_prints_a_token_for_the_account() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args(["token", "acct-42"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = jwt::claims_from_bearer(&format!("Bearer {}", token.trim())).unwrap();
+    assert_eq!(claims["sub"], "acct-42");
+}

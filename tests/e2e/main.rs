@@ -1,0 +1,291 @@
+//! End-to-end over HTTP: the local API (the real handlers and authorizer
+//! behind API Gateway's part) with the embedded store and with DynamoDB
+//! Local, and the `local-api` binary itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use apikeys::testing::fresh_dynamo_store;
+use apikeys::{KeyStore, MemoryStore};
+use keys_api::ApiConfig;
+use local_stack::{LocalApi, jwt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use local_stack::testing::{Reply, request};
+
+const ORIGIN: &str = "http://localhost:5173";
+
+/// Starts the local API on a free loopback port; returns its base URL and a stopper.
+async fn start<S: KeyStore + 'static>(store: S) -> (String, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let api = Arc::new(LocalApi::new(store, ApiConfig::new("sub", ORIGIN).unwrap()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(local_stack::http::serve(listener, api, async {
+        let _ = stopped.await;
+    }));
+    (base, stop)
+}
+
+fn bearer(sub: &str) -> String {
+    format!("Bearer {}", jwt::unsigned_token(sub))
+}
+
+async fn create(base: &str, sub: &str, scopes: &[&str]) -> (String, String) {
+    let body = json!({"name": "e2e", "scopes": scopes}).to_string();
+    let r = request(
+        base,
+        "POST",
+        "/apikeys",
+        &[
+            ("Authorization", &bearer(sub)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    (
+        v["key"].as_str().unwrap().to_owned(),
+        v["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn patch(base: &str, sub: &str, id: &str, body: Value) -> Reply {
+    request(
+        base,
+        "PATCH",
+        &format!("/apikeys/{id}"),
+        &[
+            ("Authorization", &bearer(sub)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+async fn call(base: &str, method: &str, path: &str, key: &str) -> Reply {
+    request(base, method, path, &[("x-api-key", key)], None).await
+}
+
+/// The flow of the local-API issue, step by step.
+async fn the_whole_flow(base: &str) {
+    // 1. create a key
+    let (key, id) = create(base, "acct-e2e", &["links.read"]).await;
+
+    // 2. a route its scope allows → 200, through the echo backend
+    let r = call(base, "GET", "/links/lnk_1", &key).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echo = r.json();
+    assert_eq!(
+        echo["route"],
+        json!({"method": "GET", "resource": "/links/{id}", "scope": "links.read"})
+    );
+    assert_eq!(echo["headers"]["X-Account-Id"], "acct-e2e");
+    assert_eq!(echo["headers"]["X-Key-Id"], id.as_str());
+    assert_eq!(echo["headers"]["X-Key-Scopes"], "links.read");
+    assert_eq!(echo["headers"]["x-api-key"], "redacted");
+    assert!(!r.text().contains(&key), "the backend saw the key");
+    let bearer_key = request(
+        base,
+        "GET",
+        "/links",
+        &[("Authorization", &format!("Bearer {key}"))],
+        None,
+    )
+    .await;
+    assert_eq!(bearer_key.status, 200, "Authorization: Bearer works too");
+
+    // 3. a route it lacks → 403 (explicit deny)
+    let r = call(base, "DELETE", "/links/lnk_1", &key).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json(),
+        json!({"Message": "User is not authorized to access this resource with an explicit deny"})
+    );
+
+    // 4. PATCH scopes → now 200
+    let r = patch(
+        base,
+        "acct-e2e",
+        &id,
+        json!({"scopes": ["links.read", "links.delete"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(call(base, "DELETE", "/links/lnk_1", &key).await.status, 200);
+
+    // 5. deactivate → the very next call 401
+    assert_eq!(
+        patch(base, "acct-e2e", &id, json!({"active": false}))
+            .await
+            .status,
+        200
+    );
+    let r = call(base, "GET", "/links/lnk_1", &key).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (401, json!({"message": "Unauthorized"}))
+    );
+
+    // 6. reactivate → 200
+    assert_eq!(
+        patch(base, "acct-e2e", &id, json!({"active": true}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(call(base, "GET", "/links/lnk_1", &key).await.status, 200);
+
+    // 9. another account's token cannot see or change the key (404)
+    let other = bearer("acct-other");
+    let r = request(
+        base,
+        "GET",
+        &format!("/apikeys/{id}"),
+        &[("Authorization", &other)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        patch(base, "acct-other", &id, json!({"active": false}))
+            .await
+            .status,
+        404
+    );
+    let r = request(
+        base,
+        "DELETE",
+        &format!("/apikeys/{id}"),
+        &[("Authorization", &other)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let listed = request(base, "GET", "/apikeys", &[("Authorization", &other)], None).await;
+    assert_eq!(listed.json()["items"], json!([]));
+    assert_eq!(
+        call(base, "GET", "/links/lnk_1", &key).await.status,
+        200,
+        "still works for its owner"
+    );
+
+    // 7. delete → 401
+    let r = request(
+        base,
+        "DELETE",
+        &format!("/apikeys/{id}"),
+        &[("Authorization", &bearer("acct-e2e"))],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(call(base, "GET", "/links/lnk_1", &key).await.status, 401);
+
+    // 8. no key or a garbage key on a declared route → 401; an undeclared route → 403
+    assert_eq!(request(base, "GET", "/links", &[], None).await.status, 401);
+    assert_eq!(call(base, "GET", "/links", "key-garbage").await.status, 401);
+    let (live, _) = create(base, "acct-e2e", &["all"]).await;
+    for (method, path) in [
+        ("GET", "/nope"),
+        ("PUT", "/links/lnk_1"),
+        ("GET", "/links/a/b"),
+        ("GET", "/apikeysx"),
+    ] {
+        let r = call(base, method, path, &live).await;
+        assert_eq!(
+            (r.status, r.json()),
+            (403, json!({"message": "Missing Authentication Token"})),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_over_http_with_the_embedded_store() {
+    let (base, _stop) = start(MemoryStore::new()).await;
+    the_whole_flow(&base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_over_http_with_dynamodb_local() {
+    let (base, _stop) = start(fresh_dynamo_store("e2e").await).await;
+    the_whole_flow(&base).await;
+}
+
+#[tokio::test]
+async fn dashboard_routes_need_a_token_and_answer_cors() {
+    let (base, _stop) = start(MemoryStore::new()).await;
+    let r = request(&base, "GET", "/apikeys", &[], None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (401, json!({"message": "Unauthorized"}))
+    );
+    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN));
+    let r = request(
+        &base,
+        "GET",
+        "/apikeys",
+        &[("Authorization", "Bearer not-a-jwt")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // A key is no dashboard identity.
+    let (key, _) = create(&base, "acct-1", &["all"]).await;
+    let r = request(
+        &base,
+        "GET",
+        "/apikeys",
+        &[("Authorization", &format!("Bearer {key}"))],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // Preflight: unauthenticated, with CORS.
+    let r = request(
+        &base,
+        "OPTIONS",
+        "/apikeys/abc",
+        &[
+            ("Origin", ORIGIN),
+            ("Access-Control-Request-Method", "PATCH"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    // Handler errors carry CORS and the JSON error shape.
+    let r = request(
+        &base,
+        "POST",
+        "/apikeys",
+        &[
+            ("Authorization", &bearer("acct-1")),
+            ("Content-Type", "application/json"),
+        ],
+        Some("{"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "malformed_json");
+    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN));
+}
+
+#[tokio::test]
+async fn a_store_failure_behind_the_authorizer_is_a_500() {
+    let (base, _stop) = start(apikeys::testing::store_that_never_answers().await).await;
+    let key = apikeys::ApiKey::generate();
+    let r = call(&base, "GET", "/links", key.expose_secret()).await;
+    assert_eq!((r.status, r.json()), (500, json!({"message": null})));
+}
