@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use apikeys::dynamo::{ClientSettings, DynamoStore};
 use apikeys::table::{self, Created};
 use apikeys::testing::{
-    dynamodb_local_client, fresh_dynamo_store, fresh_dynamo_store_with, store_that_never_answers,
+    dynamodb_local_client, fresh_dynamo_store, fresh_dynamo_store_with, scripted_endpoint,
+    store_on, store_that_never_answers,
 };
-use apikeys::{AccountId, GetKey, KeyId, ListKeys, LookupKey, StoreError};
+use apikeys::{AccountId, CreateKey, GetKey, KeyId, ListKeys, LookupKey, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -206,4 +207,64 @@ async fn a_missing_table_is_unavailable_not_not_found() {
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     let r = store.list(&AccountId::parse("a").unwrap(), 5, None).await;
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+}
+
+fn cancelled(codes: &[&str]) -> (u16, String) {
+    let reasons: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|c| serde_json::json!({"Code": c}))
+        .collect();
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+        "CancellationReasons": reasons,
+    });
+    (400, body.to_string())
+}
+
+/// Real DynamoDB cancels a transaction that races another on the same item
+/// (`TransactionConflict`); the store tries again, with jitter, and succeeds.
+#[tokio::test]
+async fn a_transaction_conflict_is_retried_until_it_goes_through() {
+    let conflict = cancelled(&["TransactionConflict", "None"]);
+    let (url, requests) = scripted_endpoint(vec![
+        conflict.clone(),
+        conflict.clone(),
+        conflict,
+        (200, "{}".into()),
+    ])
+    .await;
+    let store = store_on(&url).await;
+    let (_, record) = crate::conformance::new_record("acct-a");
+    store.create(&record).await.unwrap();
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "three conflicts, then success"
+    );
+}
+
+#[tokio::test]
+async fn endless_conflicts_end_as_unavailable_and_a_failed_condition_is_not_retried() {
+    let (url, requests) =
+        scripted_endpoint(vec![cancelled(&["None", "TransactionConflict"])]).await;
+    let r = store_on(&url)
+        .await
+        .create(&crate::conformance::new_record("a").1)
+        .await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        apikeys::dynamo::CONFLICT_ATTEMPTS as usize,
+        "bounded attempts"
+    );
+
+    let (url, requests) =
+        scripted_endpoint(vec![cancelled(&["ConditionalCheckFailed", "None"])]).await;
+    let r = store_on(&url)
+        .await
+        .create(&crate::conformance::new_record("a").1)
+        .await;
+    assert!(matches!(r, Err(StoreError::AlreadyExists)), "{r:?}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

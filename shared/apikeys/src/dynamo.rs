@@ -83,7 +83,7 @@ pub struct DynamoStore {
 
 /// How often an update or delete is tried when DynamoDB cancels its
 /// transaction for a conflict with a concurrent one on the same items.
-const CONFLICT_ATTEMPTS: u32 = 12;
+pub const CONFLICT_ATTEMPTS: u32 = 12;
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {

@@ -91,10 +91,90 @@ pub async fn silent_endpoint() -> String {
 
 /// A DynamoDB store with the production [`ClientSettings`] whose endpoint never answers.
 pub async fn store_that_never_answers() -> DynamoStore {
+    store_on(&silent_endpoint().await).await
+}
+
+/// A fake DynamoDB endpoint on loopback that answers each request with the
+/// next scripted `(status, JSON body)` (the last one repeats), and counts
+/// requests: for failure paths DynamoDB Local never takes (it runs
+/// transactions one at a time, so it never reports a transaction conflict).
+pub async fn scripted_endpoint(
+    script: Vec<(u16, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("cannot bind a loopback port: {e}"),
+    };
+    let url = match listener.local_addr() {
+        Ok(a) => format!("http://{a}"),
+        Err(e) => panic!("no local address: {e}"),
+    };
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    let script = Arc::new(script);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (count, script) = (counter.clone(), script.clone());
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(socket);
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if reader.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let n = count.fetch_add(1, Ordering::SeqCst);
+                    let Some((status, reply)) = script.get(n).or(script.last()) else {
+                        return;
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                    if reader
+                        .get_mut()
+                        .write_all(response.as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+/// A DynamoDB store with the production [`ClientSettings`] on `endpoint`.
+pub async fn store_on(endpoint: &str) -> DynamoStore {
     use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
     let sdk = ClientSettings::default().sdk_config().await;
     let conf = Builder::from(&sdk)
-        .endpoint_url(silent_endpoint().await)
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .build();
