@@ -103,7 +103,7 @@ pub async fn scripted_endpoint(
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::io::{AsyncWriteExt, BufReader};
 
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
@@ -121,31 +121,7 @@ pub async fn scripted_endpoint(
             let (count, script) = (counter.clone(), script.clone());
             tokio::spawn(async move {
                 let mut reader = BufReader::new(socket);
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = l.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    if reader.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
+                while read_request(&mut reader).await.is_some() {
                     let n = count.fetch_add(1, Ordering::SeqCst);
                     let Some((status, reply)) = script.get(n).or(script.last()) else {
                         return;
@@ -179,4 +155,37 @@ pub async fn store_on(endpoint: &str) -> DynamoStore {
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .build();
     DynamoStore::new(Client::from_conf(conf), "keys")
+}
+
+/// Reads one HTTP/1.1 request from `reader`: the request line and the body
+/// (by `Content-Length`). `None` at the end of the connection. For the tests'
+/// small fake servers.
+pub async fn read_request<R>(reader: &mut R) -> Option<(String, Vec<u8>)>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).await.ok()? == 0 {
+        return None;
+    }
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await.ok()?;
+    Some((request_line.trim_end().to_owned(), body))
 }

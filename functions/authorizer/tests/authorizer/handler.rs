@@ -1,8 +1,7 @@
 //! Every row of the authorizer semantics table, on the in-memory store.
 
-use apikeys::{ApiKey, CreateKey, KeyChanges, MemoryStore, UpdateKey};
+use apikeys::{ApiKey, CreateKey, MemoryStore};
 use authorizer::{AuthError, Request};
-use chrono::{Duration, Utc};
 use lambda_runtime::Diagnostic;
 use scopes::policy::{Decision, evaluate_json};
 use scopes::{ROUTES, Scope, ScopeSet};
@@ -146,78 +145,7 @@ async fn an_unknown_key_is_unauthorized_after_one_read() {
     assert_eq!(store.calls(), 1);
 }
 
-#[tokio::test]
-async fn a_deleted_key_is_unauthorized() {
-    let store = MemoryStore::new();
-    let (key, record) = stored_key(&store, ScopeSet::from(Scope::All), None).await;
-    apikeys::DeleteKey::delete(&store, &record.account_id, &record.id)
-        .await
-        .unwrap();
-    assert_unauthorized(
-        decide(
-            &store,
-            &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
-        )
-        .await,
-    );
-}
-
-// Row 3: inactive or expired → 401.
-
-#[tokio::test]
-async fn a_deactivated_key_is_unauthorized_at_once() {
-    let store = MemoryStore::new();
-    let (key, record) = stored_key(&store, ScopeSet::from(Scope::All), None).await;
-    let ev = event_for(links_get(), &[("x-api-key", key.expose_secret())]);
-    assert_eq!(
-        effect_and_resource(&decide(&store, &ev).await.unwrap()).0,
-        "Allow"
-    );
-    let off = KeyChanges {
-        active: Some(false),
-        ..Default::default()
-    };
-    store
-        .update(&record.account_id, &record.id, &off, None, Utc::now())
-        .await
-        .unwrap();
-    assert_unauthorized(decide(&store, &ev).await);
-}
-
-#[tokio::test]
-async fn an_expired_key_is_unauthorized() {
-    let store = MemoryStore::new();
-    let (key, _) = stored_key(
-        &store,
-        ScopeSet::from(Scope::All),
-        Some(Utc::now() - Duration::seconds(1)),
-    )
-    .await;
-    assert_unauthorized(
-        decide(
-            &store,
-            &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
-        )
-        .await,
-    );
-    let (key, _) = stored_key(
-        &store,
-        ScopeSet::from(Scope::All),
-        Some(Utc::now() + Duration::hours(1)),
-    )
-    .await;
-    let resp = decide(
-        &store,
-        &event_for(links_get(), &[("x-api-key", key.expose_secret())]),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        effect_and_resource(&resp).0,
-        "Allow",
-        "a key expiring later still works"
-    );
-}
+// Row 3 (inactive, expired), deletion and revocation: key_states.rs, on both stores.
 
 // Row 4: route not in the table → Deny, whatever the scopes (`all` included).
 

@@ -5,9 +5,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use apikeys::testing::fresh_dynamo_store;
+use apikeys::testing::{fresh_dynamo_store, read_request};
 use scopes::{Scope, ScopeSet};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -41,31 +41,7 @@ async fn serve_connection(
     served: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut reader = BufReader::new(socket);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let mut content_length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                content_length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; content_length];
-        if reader.read_exact(&mut body).await.is_err() {
-            return;
-        }
+    while let Some((request_line, body)) = read_request(&mut reader).await {
         let mut parts = request_line.split_whitespace();
         let (method, path) = (
             parts.next().unwrap_or(""),

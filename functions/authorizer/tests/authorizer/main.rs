@@ -4,7 +4,40 @@
 
 mod dynamodb;
 mod handler;
+mod key_states;
 mod logging;
+
+/// Runs each named key-state test once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::key_states::$name(&apikeys::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let store = apikeys::testing::fresh_dynamo_store(stringify!($name)).await;
+                    crate::key_states::$name(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_stored_key_is_allowed_and_denied_by_scope,
+    a_key_not_in_the_store_is_unauthorized,
+    an_inactive_key_is_unauthorized,
+    an_expired_key_is_unauthorized_and_a_later_one_works,
+    a_deleted_key_is_unauthorized_on_the_next_call,
+    revocation_is_seen_by_the_very_next_call,
+);
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
