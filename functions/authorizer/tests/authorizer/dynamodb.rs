@@ -24,3 +24,14 @@ async fn a_store_that_never_answers_fails_closed_within_the_operation_timeout() 
     let bound = ClientSettings::default().operation_timeout + Duration::from_secs(2);
     assert!(elapsed < bound, "took {elapsed:?}");
 }
+
+/// The init warm-up logs a failure and returns: DynamoDB being down can delay
+/// a cold start by at most the operation timeout, never fail or hang it.
+#[tokio::test]
+async fn the_warm_up_returns_within_the_operation_timeout_when_the_store_is_down() {
+    let store = store_that_never_answers().await;
+    let started = Instant::now();
+    authorizer::warm_up(&store).await;
+    let bound = ClientSettings::default().operation_timeout + Duration::from_secs(2);
+    assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+}
