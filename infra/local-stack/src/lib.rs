@@ -290,33 +290,12 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// `headers` (last value of each name) and `multiValueHeaders` (all values),
-/// as API Gateway's REST events carry them.
-fn header_maps(headers: &[(String, String)]) -> (Value, Value) {
+/// The single- and multi-value maps API Gateway's REST events carry for
+/// headers and query parameters: the last value of each name, and all of them.
+fn single_and_multi<'a>(pairs: impl IntoIterator<Item = (String, &'a str)>) -> (Value, Value) {
     let mut single = Map::new();
     let mut multi: Map<String, Value> = Map::new();
-    for (k, v) in headers {
-        single.insert(k.clone(), json!(v));
-        if let Some(Value::Array(list)) = multi.get_mut(k) {
-            list.push(json!(v));
-        } else {
-            multi.insert(k.clone(), json!([v]));
-        }
-    }
-    (Value::Object(single), Value::Object(multi))
-}
-
-/// `queryStringParameters` and `multiValueQueryStringParameters`
-/// (percent-decoded; `null` when there is no query).
-fn query_maps(query: Option<&str>) -> (Value, Value) {
-    let Some(q) = query.filter(|q| !q.is_empty()) else {
-        return (Value::Null, Value::Null);
-    };
-    let mut single = Map::new();
-    let mut multi: Map<String, Value> = Map::new();
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (http::percent_decode(k), http::percent_decode(v));
+    for (k, v) in pairs {
         single.insert(k.clone(), json!(v));
         if let Some(Value::Array(list)) = multi.get_mut(&k) {
             list.push(json!(v));
@@ -325,6 +304,28 @@ fn query_maps(query: Option<&str>) -> (Value, Value) {
         }
     }
     (Value::Object(single), Value::Object(multi))
+}
+
+/// `headers` and `multiValueHeaders`.
+fn header_maps(headers: &[(String, String)]) -> (Value, Value) {
+    single_and_multi(headers.iter().map(|(k, v)| (k.clone(), v.as_str())))
+}
+
+/// `queryStringParameters` and `multiValueQueryStringParameters`
+/// (percent-decoded; `null` when there is no query).
+fn query_maps(query: Option<&str>) -> (Value, Value) {
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return (Value::Null, Value::Null);
+    };
+    let decoded: Vec<(String, String)> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (http::percent_decode(k), http::percent_decode(v))
+        })
+        .collect();
+    single_and_multi(decoded.iter().map(|(k, v)| (k.clone(), v.as_str())))
 }
 
 fn request_context(req: &LocalRequest, resource: &str, request_id: &str) -> Value {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -49,6 +50,16 @@ impl Default for ClientSettings {
 }
 
 impl ClientSettings {
+    /// For tools and tests against DynamoDB Local, never a request path:
+    /// DynamoDB Local answers slowly from cold (about 2 s) and on a loaded
+    /// machine, so these allow far more than Lambda's budget.
+    pub const LOCAL: ClientSettings = ClientSettings {
+        connect_timeout: Duration::from_secs(2),
+        attempt_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(30),
+        max_attempts: 3,
+    };
+
     /// Builds a DynamoDB client from the environment (region, credentials,
     /// and the standard endpoint override `AWS_ENDPOINT_URL_DYNAMODB`) with
     /// these timeouts. Call once per cold start.
@@ -71,6 +82,23 @@ impl ClientSettings {
             )
             .load()
             .await
+    }
+
+    /// A client for an explicit endpoint (DynamoDB Local, a test double),
+    /// with these timeouts. Region and credentials come from the environment
+    /// when it has them, else `us-east-1` and dummy credentials, which is all
+    /// DynamoDB Local needs.
+    pub async fn client_for_endpoint(&self, endpoint: &str) -> Client {
+        let sdk = self.sdk_config().await;
+        let mut conf = Builder::from(&sdk).endpoint_url(endpoint);
+        if sdk.region().is_none() {
+            conf = conf.region(Region::new("us-east-1"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            conf =
+                conf.credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        }
+        Client::from_conf(conf.build())
     }
 }
 

@@ -6,23 +6,11 @@
 //! it fails, with a message saying so, when it is not set or not reachable:
 //! it never skips and never falls through to real AWS.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::Client;
 
 use crate::dynamo::{ClientSettings, DynamoStore};
 use crate::material;
 use crate::table;
-
-/// Settings for tests: DynamoDB Local on a loaded 2-core machine can take
-/// longer than production's budget, so tests that do not measure timeouts use
-/// these (the production defaults are tested on their own).
-pub const TEST_SETTINGS: ClientSettings = ClientSettings {
-    connect_timeout: Duration::from_secs(2),
-    attempt_timeout: Duration::from_secs(10),
-    operation_timeout: Duration::from_secs(20),
-    max_attempts: 3,
-};
 
 /// The DynamoDB Local endpoint, or a panic that says how to start it.
 pub fn dynamodb_local_endpoint() -> String {
@@ -43,7 +31,7 @@ pub fn dynamodb_local_endpoint() -> String {
 /// A client for DynamoDB Local with the test settings.
 pub async fn dynamodb_local_client() -> Client {
     dynamodb_local_endpoint();
-    TEST_SETTINGS.client().await
+    ClientSettings::LOCAL.client().await
 }
 
 /// A unique table name for one test.
@@ -147,14 +135,12 @@ pub async fn scripted_endpoint(
 
 /// A DynamoDB store with the production [`ClientSettings`] on `endpoint`.
 pub async fn store_on(endpoint: &str) -> DynamoStore {
-    use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
-    let sdk = ClientSettings::default().sdk_config().await;
-    let conf = Builder::from(&sdk)
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
-    DynamoStore::new(Client::from_conf(conf), "keys")
+    DynamoStore::new(
+        ClientSettings::default()
+            .client_for_endpoint(endpoint)
+            .await,
+        "keys",
+    )
 }
 
 /// Reads one HTTP/1.1 request from `reader`: the request line and the body

@@ -9,7 +9,6 @@
 //! functions (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use apikeys::dynamo::ClientSettings;
 use apikeys::table::{Created, create_table};
@@ -21,13 +20,7 @@ async fn main() -> ExitCode {
         .or_else(|| std::env::var("TABLE_NAME").ok())
         .unwrap_or_else(|| "prolinksqr-keys".to_owned());
     // Table administration is not on a request path: allow it more time.
-    let settings = ClientSettings {
-        connect_timeout: Duration::from_secs(2),
-        attempt_timeout: Duration::from_secs(10),
-        operation_timeout: Duration::from_secs(30),
-        max_attempts: 3,
-    };
-    let client = settings.client().await;
+    let client = ClientSettings::LOCAL.client().await;
     match create_table(&client, &name).await {
         Ok(Created::Created) => {
             println!("created table {name}");

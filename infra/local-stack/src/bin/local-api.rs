@@ -14,11 +14,9 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use apikeys::dynamo::{ClientSettings, DynamoStore};
 use apikeys::{KeyStore, MemoryStore};
-use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
 use keys_api::ApiConfig;
 use local_stack::{LocalApi, http, jwt};
 use tokio::net::TcpListener;
@@ -132,22 +130,7 @@ async fn main() -> ExitCode {
 /// A store on `endpoint` (DynamoDB Local, or any endpoint), creating the table if missing.
 async fn dynamo_store(endpoint: &str, table: &str) -> Result<DynamoStore, String> {
     // A developer's DynamoDB Local can be slow from cold: more time than Lambda's budget.
-    let settings = ClientSettings {
-        connect_timeout: Duration::from_secs(2),
-        attempt_timeout: Duration::from_secs(5),
-        operation_timeout: Duration::from_secs(15),
-        max_attempts: 3,
-    };
-    let sdk = settings.sdk_config().await;
-    let mut conf = Builder::from(&sdk).endpoint_url(endpoint);
-    if sdk.region().is_none() {
-        conf = conf.region(Region::new("us-east-1"));
-    }
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        conf =
-            conf.credentials_provider(Credentials::new("local", "local", None, None, "local-api"));
-    }
-    let client = aws_sdk_dynamodb::Client::from_conf(conf.build());
+    let client = ClientSettings::LOCAL.client_for_endpoint(endpoint).await;
     apikeys::table::create_table(&client, table)
         .await
         .map_err(|e| {
