@@ -89,10 +89,6 @@ impl<S: KeyStore> LocalApi<S> {
         }
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     /// Answers one request.
     pub async fn handle(&self, req: LocalRequest) -> LocalResponse {
         let request_id = format!(

@@ -211,11 +211,6 @@ impl KeyChanges {
         self.name.is_none() && self.scopes.is_none() && self.active.is_none()
     }
 
-    /// Whether the lookup item (scopes, active) must change too.
-    pub fn touches_lookup(&self) -> bool {
-        self.scopes.is_some() || self.active.is_some()
-    }
-
     /// Applies the changes to `record` (what both stores do, field by field).
     pub fn apply_to(&self, record: &mut KeyRecord, now: Timestamp) {
         if let Some(name) = &self.name {
