@@ -16,7 +16,14 @@ async fn decide<S: LookupKey>(
     key: &str,
 ) -> Result<authorizer::Response, AuthError> {
     let ev = event_for(route, &[("x-api-key", key)]);
-    authorizer::authorize(store, &ev, Utc::now(), "flow").await
+    authorizer::authorize(
+        store,
+        &ev,
+        Utc::now(),
+        "flow",
+        apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

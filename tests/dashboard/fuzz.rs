@@ -58,6 +58,7 @@ fn query_value() -> impl Strategy<Value = String> {
 #[test]
 fn no_input_gets_a_5xx_or_a_panic() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     let store = MemoryStore::new();

@@ -3,6 +3,7 @@
 //! as the authorizer sees them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bounded;
 mod flow;
 mod fuzz;
 mod lifecycle;

@@ -25,6 +25,10 @@ fn default_client_settings_are_the_architecture_documents() {
     assert_eq!(s.attempt_timeout, Duration::from_millis(500));
     assert_eq!(s.operation_timeout, Duration::from_millis(1500));
     assert_eq!(s.max_attempts, 2);
+    // Transactions get longer attempts, and may retry them: safe with one token.
+    let w = ClientSettings::WRITES;
+    assert!(w.attempt_timeout > s.attempt_timeout);
+    assert!(w.max_attempts > 1);
 }
 
 #[tokio::test]
@@ -201,12 +205,12 @@ async fn a_store_that_never_answers_fails_within_the_operation_timeout() {
 }
 
 #[tokio::test]
-async fn a_missing_table_is_unavailable_not_not_found() {
+async fn a_missing_table_is_reported_as_such_not_as_not_found() {
     let store = DynamoStore::new(dynamodb_local_client().await, "no-such-table");
     let r = store.get(&account("a"), &KeyId::generate()).await;
-    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert!(matches!(r, Err(StoreError::MissingTable(_))), "{r:?}");
     let r = store.list(&AccountId::parse("a").unwrap(), 5, None).await;
-    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert!(matches!(r, Err(StoreError::MissingTable(_))), "{r:?}");
 }
 
 fn cancelled(codes: &[&str]) -> (u16, String) {
@@ -227,44 +231,93 @@ fn cancelled(codes: &[&str]) -> (u16, String) {
 #[tokio::test]
 async fn a_transaction_conflict_is_retried_until_it_goes_through() {
     let conflict = cancelled(&["TransactionConflict", "None"]);
-    let (url, requests) = scripted_endpoint(vec![
+    let endpoint = scripted_endpoint(vec![
         conflict.clone(),
         conflict.clone(),
         conflict,
         (200, "{}".into()),
     ])
     .await;
-    let store = store_on(&url).await;
+    let store = store_on(&endpoint.url).await;
     let (_, record) = crate::conformance::new_record("acct-a");
     store.create(&record).await.unwrap();
-    assert_eq!(
-        requests.load(std::sync::atomic::Ordering::SeqCst),
-        4,
-        "three conflicts, then success"
+    assert_eq!(endpoint.count(), 4, "three conflicts, then success");
+    assert_one_token(&endpoint.bodies());
+}
+
+/// Every send of one logical write carries the same `ClientRequestToken`.
+fn assert_one_token(bodies: &[serde_json::Value]) {
+    let tokens: Vec<&str> = bodies
+        .iter()
+        .map(|b| {
+            b["ClientRequestToken"]
+                .as_str()
+                .expect("a ClientRequestToken on every send")
+        })
+        .collect();
+    assert!(tokens.len() > 1);
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+    assert!((1..=36).contains(&tokens[0].len()));
+}
+
+/// `TransactionInProgressException` is DynamoDB saying the same transaction
+/// (same token) is still running: the store waits and sends it again with
+/// the same token, and takes DynamoDB's answer — never a conflict.
+#[tokio::test]
+async fn transaction_in_progress_is_waited_for_with_the_same_token() {
+    let endpoint = scripted_endpoint(vec![
+        apikeys::testing::dynamodb_error("TransactionInProgressException"),
+        apikeys::testing::dynamodb_error("TransactionInProgressException"),
+        (200, "{}".into()),
+    ])
+    .await;
+    let store = store_on(&endpoint.url).await;
+    store
+        .create(&crate::conformance::new_record("acct-a").1)
+        .await
+        .unwrap();
+    assert_eq!(endpoint.count(), 3);
+    assert_one_token(&endpoint.bodies());
+}
+
+/// Two logical writes never share a token (else DynamoDB would answer the
+/// second as the first, without applying it).
+#[tokio::test]
+async fn each_logical_write_has_a_token_of_its_own() {
+    let endpoint = scripted_endpoint(vec![(200, "{}".into())]).await;
+    let store = store_on(&endpoint.url).await;
+    for _ in 0..2 {
+        store
+            .create(&crate::conformance::new_record("acct-a").1)
+            .await
+            .unwrap();
+    }
+    let bodies = endpoint.bodies();
+    assert_ne!(
+        bodies[0]["ClientRequestToken"],
+        bodies[1]["ClientRequestToken"]
     );
 }
 
 #[tokio::test]
 async fn endless_conflicts_end_as_unavailable_and_a_failed_condition_is_not_retried() {
-    let (url, requests) =
-        scripted_endpoint(vec![cancelled(&["None", "TransactionConflict"])]).await;
-    let r = store_on(&url)
+    let endpoint = scripted_endpoint(vec![cancelled(&["None", "TransactionConflict"])]).await;
+    let r = store_on(&endpoint.url)
         .await
         .create(&crate::conformance::new_record("a").1)
         .await;
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     assert_eq!(
-        requests.load(std::sync::atomic::Ordering::SeqCst),
+        endpoint.count(),
         apikeys::dynamo::CONFLICT_ATTEMPTS as usize,
         "bounded attempts"
     );
 
-    let (url, requests) =
-        scripted_endpoint(vec![cancelled(&["ConditionalCheckFailed", "None"])]).await;
-    let r = store_on(&url)
+    let endpoint = scripted_endpoint(vec![cancelled(&["ConditionalCheckFailed", "None"])]).await;
+    let r = store_on(&endpoint.url)
         .await
         .create(&crate::conformance::new_record("a").1)
         .await;
     assert!(matches!(r, Err(StoreError::AlreadyExists)), "{r:?}");
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(endpoint.count(), 1);
 }

@@ -2,8 +2,10 @@
 //! DynamoDB Local (a fresh table per test), then DynamoDB-only properties.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod at_rest;
 mod conformance;
 mod dynamodb;
+mod faults;
 
 use std::sync::Arc;
 

@@ -31,6 +31,7 @@ fn measure(rt: &tokio::runtime::Runtime, label: &str, store: &MemoryStore, req: 
                 black_box(req),
                 Utc::now(),
                 "bench",
+                apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
             ));
             black_box(&r);
         }

@@ -15,7 +15,9 @@ pub mod request;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-use apikeys::{ApiKey, KeyFormatError, KeyLookup, LookupKey, StoreError, Timestamp};
+use std::time::Duration;
+
+use apikeys::{ApiKey, Deadline, KeyFormatError, KeyLookup, LookupKey, StoreError, Timestamp};
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayCustomAuthorizerResponse,
@@ -92,22 +94,50 @@ impl Reason {
     }
 }
 
-/// The Lambda entry point: [`authorize`] at the current time.
+/// How long before the invocation's deadline the store read must be given
+/// up, to fail closed (500) by ourselves rather than by the function's timeout.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
+
+/// The budget without a Lambda deadline: the function's timeout (3 s,
+/// template.yaml) less the margin.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2700);
+
+/// When the decision must be taken for an invocation with this context.
+pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
+    if context.deadline > 0 {
+        Deadline::from_lambda(context.deadline(), DEADLINE_MARGIN)
+    } else {
+        Deadline::after(DEFAULT_BUDGET)
+    }
+}
+
+/// The Lambda entry point: [`authorize`] at the current time, within the
+/// invocation's deadline.
 pub async fn handle<S: LookupKey>(
     store: &S,
     event: LambdaEvent<Request>,
 ) -> Result<Response, AuthError> {
+    let deadline = deadline(&event.context);
     let request_id = event.context.request_id;
     tracing::trace!(request_id, "authorizer invoked");
-    authorize(store, &event.payload, chrono::Utc::now(), &request_id).await
+    authorize(
+        store,
+        &event.payload,
+        chrono::Utc::now(),
+        &request_id,
+        deadline,
+    )
+    .await
 }
 
-/// Decides one request at `now`. Logs one line per decision.
+/// Decides one request at `now`; the store read is given up at `deadline`
+/// (failing closed). Logs one line per decision.
 pub async fn authorize<S: LookupKey>(
     store: &S,
     req: &Request,
     now: Timestamp,
     request_id: &str,
+    deadline: Deadline,
 ) -> Result<Response, AuthError> {
     let method = req.http_method.as_ref().map_or("", |m| m.as_str());
     let resource = req.resource.as_deref().unwrap_or("");
@@ -130,7 +160,7 @@ pub async fn authorize<S: LookupKey>(
     };
 
     // 2. The one store read: the lookup item by hash, consistently.
-    let found = match store.lookup(&key.hash()).await {
+    let found = match deadline.run(store.lookup(&key.hash())).await {
         Ok(found) => found,
         Err(err) => {
             log.store_failure(&err);

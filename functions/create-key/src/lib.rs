@@ -9,9 +9,11 @@ use lambda_http::http::header::{CACHE_CONTROL, ETAG};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-/// The Lambda handler.
+/// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: CreateKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = create(store, config, &req, keys_api::now()).await;
+    let outcome = keys_api::deadline(&req)
+        .run(create(store, config, &req, keys_api::now()))
+        .await;
     keys_api::finish(config, &req, "create-key", outcome)
 }
 

@@ -5,9 +5,11 @@ use apikeys::DeleteKey;
 use keys_api::{ApiConfig, ApiError, Reply, caller, key_id};
 use lambda_http::{Body, Request, Response};
 
-/// The Lambda handler.
+/// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: DeleteKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = delete(store, config, &req).await;
+    let outcome = keys_api::deadline(&req)
+        .run(delete(store, config, &req))
+        .await;
     keys_api::finish(config, &req, "delete-key", outcome)
 }
 

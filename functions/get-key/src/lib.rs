@@ -8,9 +8,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::http::header::ETAG;
 use lambda_http::{Body, Request, Response};
 
-/// The Lambda handler.
+/// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: GetKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = get(store, config, &req).await;
+    let outcome = keys_api::deadline(&req).run(get(store, config, &req)).await;
     keys_api::finish(config, &req, "get-key", outcome)
 }
 

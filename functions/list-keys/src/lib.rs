@@ -12,9 +12,11 @@ use serde_json::{Value, json};
 /// The page size when none is asked for.
 pub const DEFAULT_LIMIT: u16 = 50;
 
-/// The Lambda handler.
+/// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: ListKeys>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = list(store, config, &req).await;
+    let outcome = keys_api::deadline(&req)
+        .run(list(store, config, &req))
+        .await;
     keys_api::finish(config, &req, "list-keys", outcome)
 }
 

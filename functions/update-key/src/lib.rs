@@ -10,9 +10,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::http::header::ETAG;
 use lambda_http::{Body, Request, Response};
 
-/// The Lambda handler.
+/// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: UpdateKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = update(store, config, &req, keys_api::now()).await;
+    let outcome = keys_api::deadline(&req)
+        .run(update(store, config, &req, keys_api::now()))
+        .await;
     keys_api::finish(config, &req, "update-key", outcome)
 }
 

@@ -217,8 +217,14 @@ impl<S: KeyStore> LocalApi<S> {
                 return LocalResponse::json(500, &json!({"message": null}));
             }
         };
-        let decision =
-            authorizer::authorize(&self.store, &event, chrono::Utc::now(), request_id).await;
+        let decision = authorizer::authorize(
+            &self.store,
+            &event,
+            chrono::Utc::now(),
+            request_id,
+            apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
+        )
+        .await;
         let response = match decision {
             Err(authorizer::AuthError::Unauthorized) => {
                 return LocalResponse::json(401, &json!({"message": "Unauthorized"}));

@@ -1,9 +1,9 @@
-//! Test helpers (feature `test-util`): a minimal HTTP/1.1 client for the
-//! end-to-end tests, one request per connection (`Connection: close`), the
-//! response read to the end.
+//! Test helpers (feature `test-util`): the one HTTP/1.1 client the tests
+//! share (hyper), one request per connection.
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub struct Reply {
@@ -32,6 +32,79 @@ impl Reply {
     }
 }
 
+/// Sends `req` to the server at `authority` (`host:port`) on a connection
+/// of its own and reads the whole response.
+pub async fn send(
+    authority: &str,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<Bytes>, String> {
+    let stream = TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("nothing is listening at {authority}: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request to {authority} failed: {e}"))?;
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("reading the response from {authority} failed: {e}"))?
+        .to_bytes();
+    Ok(hyper::Response::from_parts(parts, body))
+}
+
+/// One request to `base` (`http://host:port`); panics, saying why, when the
+/// server cannot be reached. Header values are raw bytes, so tests can send
+/// values that are not text.
+pub async fn request_bytes(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: Option<&str>,
+) -> Reply {
+    let Some(authority) = base.strip_prefix("http://") else {
+        panic!("not an http base URL: {base}");
+    };
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", authority)
+        .header("user-agent", "e2e-test");
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let req = match builder.body(Full::new(Bytes::from(body.unwrap_or("").to_owned()))) {
+        Ok(r) => r,
+        Err(e) => panic!("cannot build the request {method} {path}: {e}"),
+    };
+    let resp = match send(authority, req).await {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    Reply {
+        status: resp.status().as_u16(),
+        headers: resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: resp.into_body().to_vec(),
+    }
+}
+
+/// One request to `base` with text headers.
 pub async fn request(
     base: &str,
     method: &str,
@@ -39,72 +112,6 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Reply {
-    let Some(authority) = base.strip_prefix("http://") else {
-        panic!("not an http base URL: {base}");
-    };
-    let mut stream = match TcpStream::connect(authority).await {
-        Ok(s) => s,
-        Err(e) => panic!("the local API is not listening at {base}: {e}"),
-    };
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: e2e-test\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    let mut raw = Vec::new();
-    if let Err(e) = stream.write_all(req.as_bytes()).await {
-        panic!("sending the request failed: {e}");
-    }
-    if let Err(e) = stream.read_to_end(&mut raw).await {
-        panic!("reading the response failed: {e}");
-    }
-    parse(&raw)
-}
-
-fn parse(raw: &[u8]) -> Reply {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        panic!("no end of headers in the response");
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let Some(status) = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-    else {
-        panic!("no status line in the response");
-    };
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    if headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    }) {
-        body = dechunk(&body);
-    }
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
-        let start = eol + 2;
-        let Some(chunk) = data.get(start..start + size).filter(|_| size > 0) else {
-            break;
-        };
-        out.extend_from_slice(chunk);
-        data = data.get(start + size + 2..).unwrap_or_default();
-    }
-    out
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    request_bytes(base, method, path, &headers, body).await
 }

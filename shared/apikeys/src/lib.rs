@@ -7,10 +7,10 @@
 //! - [`store`]: one trait per store capability, the in-memory store.
 //! - [`dynamo`]: the DynamoDB store (two items per key, one table).
 //! - [`table`]: the table's key schema and its creation.
-//! - [`logging`]: the functions' tracing set-up (dependencies capped at DEBUG).
+//!
+//! Logging set-up and the Lambda wiring live in `lambda-support`.
 
 pub mod dynamo;
-pub mod logging;
 pub mod material;
 pub mod model;
 pub mod store;
@@ -21,7 +21,8 @@ pub mod testing;
 pub use material::{ApiKey, KeyFormatError, KeyHash};
 pub use model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, Timestamp};
 pub use store::{
-    CreateKey, DeleteKey, GetKey, KeyStore, ListKeys, LookupKey, MemoryStore, StoreError, UpdateKey,
+    CreateKey, Deadline, DeleteKey, GetKey, KeyStore, ListKeys, LookupKey, MemoryStore, StoreError,
+    UpdateKey,
 };
 
 /// An error and all its sources on one line, for logs (SDK errors keep their

@@ -114,6 +114,12 @@ impl KeyName {
         Ok(KeyName(s.to_owned()))
     }
 
+    /// A name as it was stored: shown as it is, even where today's rules
+    /// (which [`KeyName::parse`] applies to input) would refuse it.
+    pub fn from_stored(s: &str) -> KeyName {
+        KeyName(s.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

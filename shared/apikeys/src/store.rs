@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,8 +19,14 @@ use crate::model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, Tim
 /// Largest page a list may ask for.
 pub const MAX_PAGE: u16 = 100;
 
+/// An error from below the store (the SDK's), kept whole as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A store failure. The first four are outcomes of the caller's request
-/// (→ 4xx); `Unavailable` and `Corrupt` are ours (→ 5xx/503).
+/// (→ 4xx); the rest are ours (→ 503, or 500 for `Corrupt`).
+///
+/// After `Unavailable`, `Throttled` or `DeadlineExceeded` a write may or may
+/// not have been applied: its answer can be lost after DynamoDB committed it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("an item with this key already exists")]
@@ -31,9 +38,59 @@ pub enum StoreError {
     #[error("the pagination token is malformed or belongs to another account")]
     InvalidToken,
     #[error("the key store is unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] BoxError),
+    /// DynamoDB refused for capacity (`ProvisionedThroughputExceededException`,
+    /// `ThrottlingException`, `RequestLimitExceeded`), after the SDK's retries.
+    #[error("the key store is throttling requests")]
+    Throttled(#[source] BoxError),
+    /// DynamoDB answered `ResourceNotFoundException`: the table is missing.
+    #[error("the keys table does not exist")]
+    MissingTable(#[source] BoxError),
+    /// The invocation's deadline came before the store's answer.
+    #[error("the key store did not answer before the deadline")]
+    DeadlineExceeded,
     #[error("a stored item is malformed: {0}")]
     Corrupt(String),
+}
+
+/// When the store work of one invocation must be over: the Lambda
+/// deadline less a margin for answering, so the worst case is our own
+/// answer (503, or the authorizer's fail-closed error), never the
+/// function's timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(tokio::time::Instant);
+
+impl Deadline {
+    /// `budget` from now.
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline(tokio::time::Instant::now() + budget)
+    }
+
+    /// The invocation's deadline (wall clock, as Lambda gives it) less `margin`.
+    pub fn from_lambda(deadline: SystemTime, margin: Duration) -> Deadline {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(margin);
+        Deadline::after(left)
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.0
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// Runs `work`, giving up with [`StoreError::DeadlineExceeded`] when the
+    /// deadline comes first (the work is dropped: nothing more is sent).
+    pub async fn run<T, E: From<StoreError>>(
+        self,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        tokio::time::timeout_at(self.0, work)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::DeadlineExceeded.into()))
+    }
 }
 
 /// The authorizer's one read: the lookup item by key hash, consistently.
@@ -97,17 +154,27 @@ pub trait KeyStore: LookupKey + CreateKey + GetKey + ListKeys + UpdateKey + Dele
 impl<T: LookupKey + CreateKey + GetKey + ListKeys + UpdateKey + DeleteKey> KeyStore for T {}
 
 /// The page token: opaque to callers, it encodes only a position inside the
-/// caller's own partition (the last key id returned) and a short digest of the
-/// account it was issued to, so a token from another account, or a tampered
-/// one, is rejected as [`StoreError::InvalidToken`] and never moves a query.
+/// caller's own partition (the last key id returned) and a 64-bit digest of
+/// the token's version, the account it was issued to and that position. So
+/// a token from another account, or one with any character changed, added
+/// or removed, is rejected as [`StoreError::InvalidToken`] and never moves a
+/// query. It is not encrypted (the key id in it can be read) and the digest
+/// has no secret: it detects edits and mix-ups, it does not authenticate —
+/// which it need not, as the partition always comes from the caller.
 pub(crate) mod token {
     use super::*;
 
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
     const TAG_LEN: usize = 8;
 
-    fn tag(account: &AccountId) -> [u8; TAG_LEN] {
-        let digest = Sha256::digest(account.as_str().as_bytes());
+    fn tag(account: &AccountId, last: &[u8]) -> [u8; TAG_LEN] {
+        let digest = Sha256::new()
+            .chain_update(b"prolinksqr page token\0")
+            .chain_update([VERSION])
+            .chain_update(account.as_str().as_bytes())
+            .chain_update(b"\0")
+            .chain_update(last)
+            .finalize();
         let mut out = [0u8; TAG_LEN];
         out.copy_from_slice(&digest[..TAG_LEN]);
         out
@@ -116,7 +183,7 @@ pub(crate) mod token {
     pub(crate) fn encode(account: &AccountId, last: &KeyId) -> String {
         let mut bytes = Vec::with_capacity(1 + TAG_LEN + KeyId::LEN);
         bytes.push(VERSION);
-        bytes.extend_from_slice(&tag(account));
+        bytes.extend_from_slice(&tag(account, last.as_str().as_bytes()));
         bytes.extend_from_slice(last.as_str().as_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
@@ -131,7 +198,7 @@ pub(crate) mod token {
         match bytes.split_first() {
             Some((&VERSION, rest)) if rest.len() == TAG_LEN + KeyId::LEN => {
                 let (t, id) = rest.split_at(TAG_LEN);
-                if t != tag(account) {
+                if t != tag(account, id) {
                     return Err(StoreError::InvalidToken);
                 }
                 std::str::from_utf8(id)
@@ -298,6 +365,41 @@ mod tests {
         let t = token::encode(&a, &KeyId::generate());
         let raw = URL_SAFE_NO_PAD.decode(&t).unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("account-a"));
+    }
+
+    /// Every single-character edit of a real token — any other character of
+    /// the alphabet at any position, a character removed, one added — is
+    /// rejected.
+    #[test]
+    fn every_single_character_edit_of_a_token_is_invalid() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let a = AccountId::parse("acct-a").unwrap();
+        for _ in 0..4 {
+            let good = token::encode(&a, &KeyId::generate()).into_bytes();
+            let mut edits = 0;
+            for i in 0..=good.len() {
+                for &c in ALPHABET {
+                    if i < good.len() && c != good[i] {
+                        let mut t = good.clone();
+                        t[i] = c;
+                        edits += 1;
+                        let t = String::from_utf8(t).unwrap();
+                        assert!(token::decode(&a, &t).is_err(), "substitution at {i}: {t}");
+                    }
+                    let mut t = good.clone();
+                    t.insert(i, c);
+                    let t = String::from_utf8(t).unwrap();
+                    assert!(token::decode(&a, &t).is_err(), "insertion at {i}: {t}");
+                }
+                if i < good.len() {
+                    let mut t = good.clone();
+                    t.remove(i);
+                    let t = String::from_utf8(t).unwrap();
+                    assert!(token::decode(&a, &t).is_err(), "removal at {i}: {t}");
+                }
+            }
+            assert_eq!(edits, good.len() * 63);
+        }
     }
 
     #[test]

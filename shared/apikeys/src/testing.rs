@@ -82,15 +82,31 @@ pub async fn store_that_never_answers() -> DynamoStore {
     store_on(&silent_endpoint().await).await
 }
 
+/// A fake DynamoDB endpoint on loopback (see [`scripted_endpoint`]).
+pub struct Scripted {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Scripted {
+    /// How many requests it answered.
+    pub fn count(&self) -> usize {
+        self.bodies().len()
+    }
+
+    /// The JSON body of every request, in order.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
 /// A fake DynamoDB endpoint on loopback that answers each request with the
-/// next scripted `(status, JSON body)` (the last one repeats), and counts
-/// requests: for failure paths DynamoDB Local never takes (it runs
-/// transactions one at a time, so it never reports a transaction conflict).
-pub async fn scripted_endpoint(
-    script: Vec<(u16, String)>,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// next scripted `(status, JSON body)` (the last one repeats), and records
+/// the requests: for failure paths DynamoDB Local never takes (it runs
+/// transactions one at a time, so it never reports a transaction conflict,
+/// nor throttles).
+pub async fn scripted_endpoint(script: Vec<(u16, String)>) -> Scripted {
+    use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncWriteExt, BufReader};
 
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
@@ -101,16 +117,20 @@ pub async fn scripted_endpoint(
         Ok(a) => format!("http://{a}"),
         Err(e) => panic!("no local address: {e}"),
     };
-    let count = Arc::new(AtomicUsize::new(0));
-    let counter = count.clone();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let recorded = requests.clone();
     let script = Arc::new(script);
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (count, script) = (counter.clone(), script.clone());
+            let (recorded, script) = (recorded.clone(), script.clone());
             tokio::spawn(async move {
                 let mut reader = BufReader::new(socket);
-                while read_request(&mut reader).await.is_some() {
-                    let n = count.fetch_add(1, Ordering::SeqCst);
+                while let Some((_, body)) = read_request(&mut reader).await {
+                    let n = {
+                        let Ok(mut r) = recorded.lock() else { return };
+                        r.push(serde_json::from_slice(&body).unwrap_or_default());
+                        r.len() - 1
+                    };
                     let Some((status, reply)) = script.get(n).or(script.last()) else {
                         return;
                     };
@@ -130,7 +150,16 @@ pub async fn scripted_endpoint(
             });
         }
     });
-    (url, count)
+    Scripted { url, requests }
+}
+
+/// A DynamoDB error body with `__type` `code`, as DynamoDB sends it (status 400).
+pub fn dynamodb_error(code: &str) -> (u16, String) {
+    let body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"),
+        "message": code,
+    });
+    (400, body.to_string())
 }
 
 /// A DynamoDB store with the production [`ClientSettings`] on `endpoint`.

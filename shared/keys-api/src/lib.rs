@@ -5,16 +5,20 @@
 //! - [`input`]: body limits, content type, JSON objects and the field validators;
 //! - [`ApiError`] and [`finish`]: the one place errors become responses (JSON
 //!   `{"error":{"code","message"}}`, CORS on every response);
-//! - [`view`]: the records as the API returns them (never the hash).
+//! - [`view`]: the records as the API returns them (never the hash);
+//! - [`deadline`]: when a handler's store work must be over.
 
 pub mod input;
-pub mod lambda;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod view;
 
-use apikeys::{AccountId, KeyId, StoreError};
-use lambda_http::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HeaderName};
+use std::time::Duration;
+
+use apikeys::{AccountId, Deadline, KeyId, StoreError};
+use lambda_http::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HeaderName, RETRY_AFTER,
+};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -138,8 +142,14 @@ pub enum ApiError {
     InvalidToken,
     #[error("`If-Match` must be one entity tag such as \"3\", or *")]
     InvalidIfMatch,
-    #[error("the key store is unavailable; nothing was changed, try again")]
+    #[error(
+        "the key store is unavailable or did not answer in time; a change this request asked for may or may not have been applied: read the key back before trying again"
+    )]
     Unavailable(#[source] StoreError),
+    #[error(
+        "the key store is busy; try again after Retry-After seconds (a change this request asked for may or may not have been applied: read the key back first)"
+    )]
+    Throttled(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] StoreError),
 }
@@ -161,7 +171,7 @@ impl ApiError {
             | ApiError::InvalidLimit
             | ApiError::InvalidToken
             | ApiError::InvalidIfMatch => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Throttled(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -184,6 +194,7 @@ impl ApiError {
             ApiError::InvalidToken => "invalid_token",
             ApiError::InvalidIfMatch => "invalid_if_match",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Throttled(_) => "throttled",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -202,11 +213,34 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::VersionConflict => ApiError::VersionConflict,
             StoreError::InvalidToken => ApiError::InvalidToken,
-            StoreError::Unavailable(_) => ApiError::Unavailable(err),
+            StoreError::Throttled(_) => ApiError::Throttled(err),
+            StoreError::Unavailable(_)
+            | StoreError::MissingTable(_)
+            | StoreError::DeadlineExceeded => ApiError::Unavailable(err),
             StoreError::AlreadyExists | StoreError::Corrupt(_) => ApiError::Internal(err),
         }
     }
 }
+
+/// How long before the invocation's deadline a handler's work must end, to
+/// leave time to answer (a 503 of our own, never the function's timeout).
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// The budget when the request carries no Lambda context (direct calls in
+/// tests): the functions' timeout (5 s, template.yaml) less the margin.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(4500);
+
+/// When this request's work must be over: the invocation's deadline (from
+/// the Lambda context the runtime attaches) less [`DEADLINE_MARGIN`].
+pub fn deadline(req: &Request) -> Deadline {
+    match req.lambda_context_ref() {
+        Some(ctx) if ctx.deadline > 0 => Deadline::from_lambda(ctx.deadline(), DEADLINE_MARGIN),
+        _ => Deadline::after(DEFAULT_BUDGET),
+    }
+}
+
+/// What a 503 asks the client to wait, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// A successful answer: status, optional JSON body, extra headers.
 #[derive(Debug)]
@@ -281,10 +315,15 @@ pub fn finish(
                     "dashboard request refused"
                 );
             }
-            Reply::json(
+            let reply = Reply::json(
                 status,
                 json!({"error": {"code": err.code(), "message": err.to_string()}}),
-            )
+            );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                reply.header(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
+            } else {
+                reply
+            }
         }
     };
     let mut builder = Response::builder()
@@ -337,6 +376,7 @@ mod tests {
             ApiError::InvalidToken,
             ApiError::InvalidIfMatch,
             ApiError::Unavailable(StoreError::Unavailable("x".into())),
+            ApiError::Throttled(StoreError::Throttled("x".into())),
             ApiError::Internal(StoreError::Corrupt("x".into())),
         ];
         for e in errors {
@@ -353,6 +393,28 @@ mod tests {
         let e = ApiError::from(StoreError::Unavailable("connection refused".into()));
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.to_string().contains("refused"));
+        assert!(
+            e.to_string().contains("may or may not have been applied"),
+            "a timed-out write cannot promise nothing changed"
+        );
+    }
+
+    #[test]
+    fn throttling_and_the_deadline_are_503s() {
+        for (err, code) in [
+            (StoreError::Throttled("slow down".into()), "throttled"),
+            (StoreError::DeadlineExceeded, "service_unavailable"),
+            (
+                StoreError::MissingTable("gone".into()),
+                "service_unavailable",
+            ),
+        ] {
+            let e = ApiError::from(err);
+            assert_eq!(
+                (e.status(), e.code()),
+                (StatusCode::SERVICE_UNAVAILABLE, code)
+            );
+        }
     }
 
     #[test]

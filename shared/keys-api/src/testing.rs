@@ -144,3 +144,16 @@ pub async fn seed_key<S: apikeys::CreateKey>(
     }
     (key, record)
 }
+
+/// The request with a Lambda context whose deadline is `budget` from now,
+/// as the runtime attaches one to every invocation.
+pub fn with_deadline(req: Request, budget: std::time::Duration) -> Request {
+    use lambda_http::RequestExt;
+    let mut ctx = lambda_http::Context::default();
+    let deadline = std::time::SystemTime::now() + budget;
+    ctx.deadline = deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default();
+    req.with_lambda_context(ctx)
+}

@@ -80,7 +80,14 @@ pub async fn stored_key<S: CreateKey>(
 }
 
 pub async fn decide<S: LookupKey>(store: &S, req: &Request) -> Result<Response, AuthError> {
-    authorizer::authorize(store, req, Utc::now(), "test-request").await
+    authorizer::authorize(
+        store,
+        req,
+        Utc::now(),
+        "test-request",
+        apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
+    )
+    .await
 }
 
 pub fn assert_unauthorized(result: Result<Response, AuthError>) {

@@ -86,7 +86,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    apikeys::logging::init();
+    lambda_support::logging::init();
     let origin =
         std::env::var("DASHBOARD_ORIGIN").unwrap_or_else(|_| "http://localhost:5173".to_owned());
     let claim = std::env::var("ACCOUNT_ID_CLAIM").unwrap_or_else(|_| "sub".to_owned());

@@ -1,4 +1,4 @@
-//! Tracing set-up shared by the functions.
+//! Tracing set-up shared by the functions (and the local API).
 //!
 //! Levels come from `RUST_LOG`, else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else
 //! INFO; the format is JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (Lambda's JSON

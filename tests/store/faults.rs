@@ -1,0 +1,271 @@
+//! Writes whose commit succeeds but whose answer is lost: DynamoDB Local
+//! behind a fault-injecting proxy that forwards the transaction (so it
+//! commits) and then withholds or delays the answer past the client's
+//! attempt timeout. The transaction is sent again with the same
+//! `ClientRequestToken`, and DynamoDB answers it as done without applying it
+//! twice: the caller sees exactly what a lossless network would have shown.
+//! The proxy can also answer the resend with `TransactionInProgressException`
+//! itself, as DynamoDB does while the first send is still running.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apikeys::dynamo::{ClientSettings, DynamoStore};
+use apikeys::testing::{dynamodb_local_endpoint, fresh_dynamo_store};
+use apikeys::{GetKey, LookupKey};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use keys_api::testing::*;
+use serde_json::Value;
+
+use crate::conformance::new_record;
+
+/// What the proxy does with one transaction.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Forward it, never answer (the client's attempt times out).
+    Withhold,
+    /// Forward it, answer only after this long (the client has given up).
+    Delay(Duration),
+    /// Do not forward it: answer `TransactionInProgressException`, as
+    /// DynamoDB does to a resend while the first send is still running.
+    InProgress,
+}
+
+struct Proxy {
+    url: String,
+    /// What to do with the next transactions, in order; then pass them on.
+    faults: Mutex<VecDeque<Fault>>,
+    /// How many faults the scenario has.
+    planned: usize,
+    /// Transactions forwarded to DynamoDB Local.
+    forwarded: AtomicUsize,
+}
+
+impl Proxy {
+    /// Starts a proxy to DynamoDB Local that applies `faults` to the next
+    /// `TransactWriteItems` requests, one each, and passes everything else.
+    async fn start(faults: &[Fault]) -> Arc<Proxy> {
+        let upstream = dynamodb_local_endpoint()
+            .trim_start_matches("http://")
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Arc::new(Proxy {
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            faults: Mutex::new(faults.iter().copied().collect()),
+            planned: faults.len(),
+            forwarded: AtomicUsize::new(0),
+        });
+        let shared = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (proxy, upstream) = (shared.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<Incoming>| {
+                        let (proxy, upstream) = (proxy.clone(), upstream.clone());
+                        async move { proxy.forward(&upstream, req).await }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        proxy
+    }
+
+    async fn forward(
+        &self,
+        upstream: &str,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Full<Bytes>>, String> {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let transaction = parts
+            .headers
+            .get("x-amz-target")
+            .is_some_and(|t| t.as_bytes().ends_with(b".TransactWriteItems"));
+        let fault = if transaction {
+            self.faults.lock().unwrap().pop_front()
+        } else {
+            None
+        };
+        if let Some(Fault::InProgress) = fault {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionInProgressException","message":"Transaction is ongoing for the idempotency token"}"#;
+            return hyper::Response::builder()
+                .status(400)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .map_err(|e| e.to_string());
+        }
+        let resp = local_stack::testing::send(
+            upstream,
+            hyper::Request::from_parts(parts, Full::new(body)),
+        )
+        .await?;
+        if transaction {
+            self.forwarded.fetch_add(1, Ordering::SeqCst);
+        }
+        match fault {
+            Some(Fault::Withhold) => tokio::time::sleep(Duration::from_secs(120)).await,
+            Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+            _ => {}
+        }
+        let (parts, body) = resp.into_parts();
+        Ok(hyper::Response::from_parts(parts, Full::new(body)))
+    }
+
+    /// Every planned fault happened, and the one committed transaction was
+    /// sent to DynamoDB once more (to be answered as already done).
+    fn assert_scenario_ran(&self, faults: &[Fault]) {
+        assert!(
+            self.faults.lock().unwrap().is_empty(),
+            "every fault was applied"
+        );
+        let forwarded_faults = faults
+            .iter()
+            .filter(|f| !matches!(f, Fault::InProgress))
+            .count();
+        assert_eq!(self.planned, faults.len());
+        assert_eq!(
+            self.forwarded.load(Ordering::SeqCst),
+            forwarded_faults + 1,
+            "the committed transaction, then the same one sent again"
+        );
+    }
+}
+
+/// The attempt timeout of the stores under test: a lost answer is given up
+/// on after this long and the transaction sent again.
+const ATTEMPT: Duration = Duration::from_millis(1000);
+
+/// A table of its own on DynamoDB Local, reached directly (for seeding and
+/// inspection) and through a fault proxy (for the operation under test).
+async fn stores(faults: &[Fault]) -> (DynamoStore, DynamoStore, Arc<Proxy>) {
+    let direct = fresh_dynamo_store("faults").await;
+    let proxy = Proxy::start(faults).await;
+    // Two attempts per send, as in production: an in-progress answer to the
+    // SDK's second attempt reaches the store's own retry loop.
+    let writes = ClientSettings {
+        attempt_timeout: ATTEMPT,
+        operation_timeout: Duration::from_secs(10),
+        max_attempts: 2,
+        ..ClientSettings::LOCAL
+    };
+    let faulty = DynamoStore::new(
+        ClientSettings::LOCAL.client_for_endpoint(&proxy.url).await,
+        direct.table(),
+    )
+    .with_write_settings(writes);
+    (direct, faulty, proxy)
+}
+
+async fn item_count(store: &DynamoStore) -> usize {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    out.items().len()
+}
+
+/// The scenarios: the answer never comes; it comes too late; it never
+/// comes and the resend meets the first send still running.
+const SCENARIOS: [&[Fault]; 3] = [
+    &[Fault::Withhold],
+    &[Fault::Delay(Duration::from_millis(1500))],
+    &[Fault::Withhold, Fault::InProgress],
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_whose_answer_is_lost_is_201_with_the_key_and_exactly_one_record() {
+    for fault in SCENARIOS {
+        let (direct, faulty, proxy) = stores(fault).await;
+        let resp = create_key::handle(&faulty, &config(), request(&event(CREATE_KEY))).await;
+        assert_eq!(resp.status(), 201, "{fault:?}: {}", json_body(&resp));
+        proxy.assert_scenario_ran(fault);
+        let body = json_body(&resp);
+        let key = apikeys::ApiKey::parse(body["key"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            item_count(&direct).await,
+            2,
+            "{fault:?}: one record and its lookup"
+        );
+        let lookup = direct.lookup(&key.hash()).await.unwrap().unwrap();
+        assert_eq!(lookup.key_id.as_str(), body["id"].as_str().unwrap());
+    }
+}
+
+async fn seeded(direct: &DynamoStore) -> apikeys::KeyRecord {
+    let (_, record) = new_record(SAMPLE_SUB);
+    apikeys::CreateKey::create(direct, &record).await.unwrap();
+    record
+}
+
+fn patch(record: &apikeys::KeyRecord, if_match: Option<&str>) -> Value {
+    let mut ev = event(UPDATE_KEY);
+    set_id(&mut ev, record.id.as_str());
+    set_body(&mut ev, Some(r#"{"name":"renamed","active":false}"#));
+    set_header(&mut ev, "If-Match", if_match);
+    ev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_whose_answer_is_lost_is_200_and_moves_the_version_once() {
+    for fault in SCENARIOS {
+        for if_match in [None, Some("\"1\"")] {
+            let (direct, faulty, proxy) = stores(fault).await;
+            let record = seeded(&direct).await;
+            let resp =
+                update_key::handle(&faulty, &config(), request(&patch(&record, if_match))).await;
+            let label = format!("{fault:?}, If-Match {if_match:?}");
+            assert_eq!(resp.status(), 200, "{label}: {}", json_body(&resp));
+            proxy.assert_scenario_ran(fault);
+            assert_eq!(resp.headers()["etag"], "\"2\"", "{label}");
+            let stored = direct.get(&record.account_id, &record.id).await.unwrap();
+            assert_eq!(stored.version, 2, "{label}: the version moved exactly once");
+            assert_eq!((stored.name.as_str(), stored.active), ("renamed", false));
+            assert!(!direct.lookup(&record.hash).await.unwrap().unwrap().active);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_whose_answer_is_lost_is_204() {
+    for fault in SCENARIOS {
+        let (direct, faulty, proxy) = stores(fault).await;
+        let record = seeded(&direct).await;
+        let mut ev = event(DELETE_KEY);
+        set_id(&mut ev, record.id.as_str());
+        let resp = delete_key::handle(&faulty, &config(), request(&ev)).await;
+        assert_eq!(resp.status(), 204, "{fault:?}: {}", json_body(&resp));
+        proxy.assert_scenario_ran(fault);
+        assert_eq!(item_count(&direct).await, 0, "{fault:?}");
+    }
+}
+
+/// The proxy really withholds: without a retry the write would have failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_second_attempt_the_lost_answer_is_a_503() {
+    let (direct, _, proxy) = stores(&[Fault::Withhold]).await;
+    let once = DynamoStore::new(
+        ClientSettings::LOCAL.client_for_endpoint(&proxy.url).await,
+        direct.table(),
+    )
+    .with_write_settings(ClientSettings {
+        attempt_timeout: ATTEMPT,
+        max_attempts: 1,
+        ..ClientSettings::LOCAL
+    });
+    let resp = create_key::handle(&once, &config(), request(&event(CREATE_KEY))).await;
+    assert_eq!(resp.status(), 503, "{}", json_body(&resp));
+    // It did commit: the 503's message says a change may have been applied.
+    assert_eq!(item_count(&direct).await, 2);
+}
