@@ -42,34 +42,37 @@ pub fn sample(op: &str) -> Value {
     })
 }
 
-/// A store that is down for everything.
-pub struct Down;
+/// A store whose every operation fails with the error it makes.
+pub struct Failing(pub fn() -> StoreError);
 
-fn down<T>() -> Result<T, StoreError> {
-    Err(StoreError::Unavailable("simulated outage".into()))
-}
+/// Down for everything.
+pub const DOWN: Failing = Failing(|| StoreError::Unavailable("simulated outage".into()));
+/// Throttling everything.
+pub const THROTTLED: Failing = Failing(|| StoreError::Throttled("simulated throttling".into()));
+/// Every stored item undecodable.
+pub const BROKEN: Failing = Failing(|| StoreError::Corrupt("simulated corrupt item".into()));
 
-impl LookupKey for Down {
+impl LookupKey for Failing {
     async fn lookup(&self, _: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
-        down()
+        Err(self.0())
     }
 }
-impl CreateKey for Down {
+impl CreateKey for Failing {
     async fn create(&self, _: &KeyRecord) -> Result<(), StoreError> {
-        down()
+        Err(self.0())
     }
 }
-impl GetKey for Down {
+impl GetKey for Failing {
     async fn get(&self, _: &AccountId, _: &KeyId) -> Result<KeyRecord, StoreError> {
-        down()
+        Err(self.0())
     }
 }
-impl ListKeys for Down {
+impl ListKeys for Failing {
     async fn list(&self, _: &AccountId, _: u16, _: Option<&str>) -> Result<Page, StoreError> {
-        down()
+        Err(self.0())
     }
 }
-impl UpdateKey for Down {
+impl UpdateKey for Failing {
     async fn update(
         &self,
         _: &AccountId,
@@ -78,11 +81,11 @@ impl UpdateKey for Down {
         _: Option<u64>,
         _: Timestamp,
     ) -> Result<KeyRecord, StoreError> {
-        down()
+        Err(self.0())
     }
 }
-impl DeleteKey for Down {
+impl DeleteKey for Failing {
     async fn delete(&self, _: &AccountId, _: &KeyId) -> Result<(), StoreError> {
-        down()
+        Err(self.0())
     }
 }

@@ -35,7 +35,10 @@ pub async fn list<S: ListKeys>(
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or(ApiError::InvalidLimit)?,
     };
-    let token = query.and_then(|q| q.first("nextToken"));
+    // An empty token is no token: the first page.
+    let token = query
+        .and_then(|q| q.first("nextToken"))
+        .filter(|t| !t.is_empty());
     let page = store.list(&caller.account, limit, token).await?;
     let mut body = json!({"items": page.items.iter().map(view::record).collect::<Vec<Value>>()});
     if let Some(t) = page.next_token {
@@ -131,6 +134,16 @@ mod tests {
         for limit in ["1", "100"] {
             assert_eq!(call(&store, &[("limit", limit)]).await.status(), 200);
         }
+    }
+
+    #[tokio::test]
+    async fn an_empty_token_is_the_first_page() {
+        let store = MemoryStore::new();
+        seed(&store, SAMPLE_SUB, 3).await;
+        let resp = call(&store, &[("nextToken", ""), ("limit", "2")]).await;
+        assert_eq!(resp.status(), 200);
+        let first = json_body(&call(&store, &[("limit", "2")]).await);
+        assert_eq!(json_body(&resp), first);
     }
 
     #[tokio::test]

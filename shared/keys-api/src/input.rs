@@ -125,7 +125,9 @@ pub fn expected_version(req: &Request) -> Result<Option<u64>, ApiError> {
         return Err(ApiError::InvalidIfMatch);
     }
     let s = value.to_str().map_err(|_| ApiError::InvalidIfMatch)?.trim();
-    if s == "*" {
+    // `*` matches any version; an empty list of tags (RFC 9110's `#entity-tag`
+    // allows zero) names none: neither sets a condition.
+    if s == "*" || s.is_empty() {
         return Ok(None);
     }
     let tag = s
@@ -262,6 +264,8 @@ mod tests {
         assert_eq!(v("\"3\"").unwrap(), Some(3));
         assert_eq!(v("3").unwrap(), Some(3));
         assert_eq!(v("*").unwrap(), None);
+        assert_eq!(v("").unwrap(), None, "an empty If-Match sets no condition");
+        assert_eq!(v("  ").unwrap(), None);
         for bad in [
             "W/\"3\"",
             "\"3\", \"4\"",
