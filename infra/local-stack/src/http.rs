@@ -73,18 +73,21 @@ async fn answer<S: KeyStore>(
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
+        // Every header goes on, as API Gateway passes it: a value that is
+        // not text reaches the authorizer (which refuses it) rather than
+        // vanishing and leaving the other key header to decide.
         headers: parts
             .headers
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .map(|(k, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_owned(), value)
+            })
             .collect(),
         body,
         source_ip,
     };
-    let (method, path) = (local.method.clone(), local.path.clone());
-    let resp = api.handle(local).await;
-    tracing::info!(%method, %path, status = resp.status, "local api");
-    to_hyper(resp)
+    to_hyper(api.handle(local).await)
 }
 
 fn to_hyper(resp: LocalResponse) -> Response<Full<Bytes>> {

@@ -18,6 +18,7 @@
 
 pub mod http;
 pub mod jwt;
+pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -89,29 +90,47 @@ impl<S: KeyStore> LocalApi<S> {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request, with one log line: the function's own (the
+    /// dashboard handler's, or the authorizer's decision) when one ran, else
+    /// the gateway's.
     pub async fn handle(&self, req: LocalRequest) -> LocalResponse {
         let request_id = format!(
             "local-{:08}",
             self.requests.fetch_add(1, Ordering::Relaxed) + 1
         );
-        if req.path == "/apikeys" || req.path.starts_with("/apikeys/") {
+        let (method, path) = (req.method.clone(), req.path.clone());
+        let answer = if req.path == "/apikeys" || req.path.starts_with("/apikeys/") {
             self.dashboard(req, &request_id).await
         } else {
             self.protected(req, &request_id).await
+        };
+        match answer {
+            Answer::Function(resp) => resp,
+            Answer::Gateway(resp) => {
+                tracing::info!(
+                    request_id,
+                    method,
+                    path,
+                    status = resp.status,
+                    "answered by the gateway"
+                );
+                resp
+            }
         }
     }
 
     // ------------------------------------------------------------ dashboard
 
-    async fn dashboard(&self, req: LocalRequest, request_id: &str) -> LocalResponse {
+    async fn dashboard(&self, req: LocalRequest, request_id: &str) -> Answer {
         let origin = self
             .config
             .dashboard_origin
             .to_str()
             .unwrap_or("*")
             .to_owned();
-        let with_cors = |r: LocalResponse| r.with_header("access-control-allow-origin", &origin);
+        let with_cors = |r: LocalResponse| {
+            Answer::Gateway(r.with_header("access-control-allow-origin", &origin))
+        };
         let rest = &req.path["/apikeys".len()..];
         let id = rest
             .strip_prefix('/')
@@ -124,20 +143,22 @@ impl<S: KeyStore> LocalApi<S> {
         let op = match (req.method.as_str(), resource) {
             ("OPTIONS", _) => {
                 // The CORS preflight SAM's Cors setting answers, unauthenticated.
-                return with_cors(LocalResponse {
-                    status: 200,
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                })
-                .with_header(
-                    "access-control-allow-methods",
-                    "GET,POST,PATCH,DELETE,OPTIONS",
-                )
-                .with_header(
-                    "access-control-allow-headers",
-                    "Authorization,Content-Type,If-Match",
-                )
-                .with_header("access-control-max-age", "600");
+                return with_cors(
+                    LocalResponse {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    }
+                    .with_header(
+                        "access-control-allow-methods",
+                        "GET,POST,PATCH,DELETE,OPTIONS",
+                    )
+                    .with_header(
+                        "access-control-allow-headers",
+                        "Authorization,Content-Type,If-Match",
+                    )
+                    .with_header("access-control-max-age", "600"),
+                );
             }
             ("POST", "/apikeys") => Op::Create,
             ("GET", "/apikeys") => Op::List,
@@ -175,7 +196,7 @@ impl<S: KeyStore> LocalApi<S> {
             Op::Delete => delete_key::handle(store, config, request).await,
         };
         let (parts, body) = response.into_parts();
-        LocalResponse {
+        Answer::Function(LocalResponse {
             status: parts.status.as_u16(),
             headers: parts
                 .headers
@@ -183,15 +204,15 @@ impl<S: KeyStore> LocalApi<S> {
                 .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .collect(),
             body: body.as_ref().to_vec(),
-        }
+        })
     }
 
     // ------------------------------------------------------------ protected
 
-    async fn protected(&self, req: LocalRequest, request_id: &str) -> LocalResponse {
+    async fn protected(&self, req: LocalRequest, request_id: &str) -> Answer {
         // API Gateway's router: an undeclared route never reaches the authorizer.
         let Some(matched) = scopes::route_for_path(&req.method, &req.path) else {
-            return missing_authentication_token();
+            return Answer::Gateway(missing_authentication_token());
         };
         let route = matched.route;
         let method_arn = format!(
@@ -214,60 +235,80 @@ impl<S: KeyStore> LocalApi<S> {
             Ok(e) => e,
             Err(err) => {
                 tracing::error!(error = %err, "could not build an authorizer event");
-                return LocalResponse::json(500, &json!({"message": null}));
+                return Answer::Gateway(LocalResponse::json(500, &json!({"message": null})));
             }
         };
+        // The authorizer's deadline, as the Lambda runtime would give it.
+        let deadline = apikeys::Deadline::after(authorizer::DEFAULT_BUDGET);
         let decision = authorizer::authorize(
             &self.store,
             &event,
             chrono::Utc::now(),
             request_id,
-            apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
+            deadline,
         )
         .await;
-        let response = match decision {
-            Err(authorizer::AuthError::Unauthorized) => {
-                return LocalResponse::json(401, &json!({"message": "Unauthorized"}));
-            }
-            Err(_) => return LocalResponse::json(500, &json!({"message": null})),
-            Ok(response) => response,
-        };
-        let policy = serde_json::to_value(&response.policy_document).unwrap_or(Value::Null);
-        match evaluate_json(&policy, &method_arn) {
-            Ok(Decision::Allow) => {}
-            Ok(Decision::ExplicitDeny) => {
-                return LocalResponse::json(
-                    403,
-                    &json!({"Message": "User is not authorized to access this resource with an explicit deny"}),
-                );
-            }
-            Ok(Decision::ImplicitDeny) | Err(_) => {
-                return LocalResponse::json(
-                    403,
-                    &json!({"Message": "User is not authorized to access this resource"}),
-                );
-            }
-        }
-        // The integration's request parameters (template.yaml), then the echo backend.
-        let ctx = &response.context;
-        let sent = json!({
-            "X-Account-Id": ctx["accountId"],
-            "X-Key-Id": ctx["keyId"],
-            "X-Key-Scopes": ctx["scopes"],
-            "x-api-key": KEY_HEADER_PLACEHOLDER,
-            "Authorization": KEY_HEADER_PLACEHOLDER,
-        });
-        LocalResponse::json(
-            200,
-            &json!({
-                "backend": "echo",
-                "route": {"method": route.method, "resource": route.resource, "scope": route.scope.as_str()},
-                "path": req.path,
-                "pathParameters": path_parameters,
-                "headers": sent,
-            }),
-        )
+        Answer::Function(enforce(decision, &req, route, &method_arn, path_parameters))
     }
+}
+
+/// API Gateway's enforcement of the authorizer's answer, then the
+/// integration's request mapping and the echo backend.
+fn enforce(
+    decision: Result<authorizer::Response, authorizer::AuthError>,
+    req: &LocalRequest,
+    route: &scopes::Route,
+    method_arn: &str,
+    path_parameters: Map<String, Value>,
+) -> LocalResponse {
+    let response = match decision {
+        Err(authorizer::AuthError::Unauthorized) => {
+            return LocalResponse::json(401, &json!({"message": "Unauthorized"}));
+        }
+        Err(_) => return LocalResponse::json(500, &json!({"message": null})),
+        Ok(response) => response,
+    };
+    let policy = serde_json::to_value(&response.policy_document).unwrap_or(Value::Null);
+    match evaluate_json(&policy, method_arn) {
+        Ok(Decision::Allow) => {}
+        Ok(Decision::ExplicitDeny) => {
+            return LocalResponse::json(
+                403,
+                &json!({"Message": "User is not authorized to access this resource with an explicit deny"}),
+            );
+        }
+        Ok(Decision::ImplicitDeny) | Err(_) => {
+            return LocalResponse::json(
+                403,
+                &json!({"Message": "User is not authorized to access this resource"}),
+            );
+        }
+    }
+    // The integration's request parameters (template.yaml), then the echo backend.
+    let ctx = &response.context;
+    let sent = json!({
+        "X-Account-Id": ctx["accountId"],
+        "X-Key-Id": ctx["keyId"],
+        "X-Key-Scopes": ctx["scopes"],
+        "x-api-key": KEY_HEADER_PLACEHOLDER,
+        "Authorization": KEY_HEADER_PLACEHOLDER,
+    });
+    LocalResponse::json(
+        200,
+        &json!({
+            "backend": "echo",
+            "route": {"method": route.method, "resource": route.resource, "scope": route.scope.as_str()},
+            "path": req.path,
+            "pathParameters": path_parameters,
+            "headers": sent,
+        }),
+    )
+}
+
+/// Who answered: a function, which logged its own line, or the gateway.
+enum Answer {
+    Function(LocalResponse),
+    Gateway(LocalResponse),
 }
 
 #[derive(Clone, Copy)]

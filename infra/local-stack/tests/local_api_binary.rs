@@ -70,15 +70,15 @@ async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
             .status,
         200
     );
-
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
+    // Answered by the gateway's part alone: no route, no token.
+    assert_eq!(request(&base, "GET", "/nope", &[], None).await.status, 403);
+    assert_eq!(
+        request(&base, "GET", "/apikeys", &[], None).await.status,
+        401
     );
+    let requests = 4;
+
+    stop(&child, "-INT");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .unwrap()
@@ -92,6 +92,81 @@ async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
         rest.iter().any(|l| l.contains("local API stopped")),
         "{rest:?}"
     );
+    // One log line per request, whoever answered it.
+    let logged = banner
+        .iter()
+        .chain(&rest)
+        .filter(|l| l.contains(" INFO "))
+        .count();
+    assert_eq!(logged, requests, "{banner:#?}\n{rest:#?}");
+}
+
+fn stop(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_it_as_cleanly_as_ctrl_c() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args(["--port", "0"])
+        .env_remove("DYNAMODB_ENDPOINT")
+        .env_remove("PORT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("ProLinksQR local API listening on ") {
+                return;
+            }
+        }
+        panic!("the local API never said where it listens");
+    })
+    .await
+    .unwrap();
+    stop(&child, "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l.contains("local API stopped")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn help_goes_to_stdout_and_exits_0() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .arg("--help")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("usage: local-api"), "{stdout}");
+    assert!(out.stderr.is_empty());
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .arg("--bogus")
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success(), "an unknown argument is an error");
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use apikeys::dynamo::{ClientSettings, DynamoStore};
 use apikeys::{KeyStore, MemoryStore};
 use keys_api::ApiConfig;
+use local_stack::store::RecreatingStore;
 use local_stack::{LocalApi, http, jwt};
 use tokio::net::TcpListener;
 
@@ -31,7 +32,8 @@ fn usage() -> &'static str {
     "usage: local-api [--port N] [--dynamodb URL] [--table NAME]\n       local-api token SUB"
 }
 
-fn options() -> Result<Options, String> {
+/// The options, or `None` when help was asked for.
+fn options() -> Result<Option<Options>, String> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut o = Options {
         port: match env("PORT") {
@@ -57,11 +59,11 @@ fn options() -> Result<Options, String> {
             }
             "--dynamodb" => o.dynamodb = Some(value("--dynamodb")?),
             "--table" => o.table = value("--table")?,
-            "-h" | "--help" => return Err(usage().to_owned()),
+            "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
     }
-    Ok(o)
+    Ok(Some(o))
 }
 
 #[tokio::main]
@@ -80,7 +82,11 @@ async fn main() -> ExitCode {
         };
     }
     let opts = match options() {
-        Ok(o) => o,
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
             eprintln!("{msg}");
             return ExitCode::FAILURE;
@@ -128,10 +134,11 @@ async fn main() -> ExitCode {
 }
 
 /// A store on `endpoint` (DynamoDB Local, or any endpoint), creating the table if missing.
-async fn dynamo_store(endpoint: &str, table: &str) -> Result<DynamoStore, String> {
-    // A developer's DynamoDB Local can be slow from cold: more time than Lambda's budget.
-    let client = ClientSettings::LOCAL.client_for_endpoint(endpoint).await;
-    apikeys::table::create_table(&client, table)
+async fn dynamo_store(endpoint: &str, table: &str) -> Result<RecreatingStore, String> {
+    // A developer's DynamoDB Local can be slow from cold: room for that at
+    // start; then requests fail fast when it is down (see LOCAL_API).
+    let setup = ClientSettings::LOCAL.client_for_endpoint(endpoint).await;
+    apikeys::table::create_table(&setup, table)
         .await
         .map_err(|e| {
             format!(
@@ -139,7 +146,12 @@ async fn dynamo_store(endpoint: &str, table: &str) -> Result<DynamoStore, String
                 apikeys::error_chain(&e)
             )
         })?;
-    Ok(DynamoStore::new(client, table))
+    let client = ClientSettings::LOCAL_API
+        .client_for_endpoint(endpoint)
+        .await;
+    Ok(RecreatingStore(
+        DynamoStore::new(client, table).with_write_settings(ClientSettings::LOCAL_API),
+    ))
 }
 
 async fn run<S: KeyStore + 'static>(
@@ -171,11 +183,24 @@ async fn run<S: KeyStore + 'static>(
     );
     println!("  curl -s {base}/links/abc -H 'x-api-key: key-…'");
     println!();
-    println!("Ctrl-C stops it.");
-    http::serve(listener, Arc::new(api), async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    println!("Ctrl-C (or SIGTERM) stops it.");
+    http::serve(listener, Arc::new(api), stop_signal()).await;
     println!("local API stopped");
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM: either stops the server the same clean way.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
