@@ -370,7 +370,14 @@ async fn with_the_store_down_calls_fail_within_a_second() {
     let auth = bearer("acct-down");
     let key = apikeys::ApiKey::generate();
     let body = json!({"name": "x", "scopes": ["all"]}).to_string();
-    let calls: [(&str, &str, Vec<(&str, &str)>, Option<&str>, u16); 3] = [
+    type Call<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Option<&'a str>,
+        u16,
+    );
+    let calls: [Call; 3] = [
         ("GET", "/apikeys", vec![("Authorization", &auth)], None, 503),
         (
             "POST",
