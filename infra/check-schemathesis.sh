@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs Schemathesis against the local API (embedded store) with every check
+# and every phase (examples, coverage, fuzzing, stateful), bounded examples
+# and a fixed seed, and fails on any failure. Installs Schemathesis (pinned in
+# infra/schemathesis/requirements.txt) into .venv-schemathesis with Python
+# 3.12 or later (on 3.11 its coverage phase crashes).
+#
+#   infra/check-schemathesis.sh [MAX_EXAMPLES]      (default 60 per operation)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+examples="${1:-60}"
+
+find_python() {
+    local p
+    # (pyenv's shims exist for versions that are not selected: try, not look.)
+    for p in python3.13 python3.12; do
+        "$p" -c 'import sys' >/dev/null 2>&1 && { command -v "$p"; return 0; }
+    done
+    if command -v pyenv >/dev/null; then
+        for p in "$(pyenv root)"/versions/3.13*/bin/python3 "$(pyenv root)"/versions/3.12*/bin/python3; do
+            [ -x "$p" ] && { echo "$p"; return 0; }
+        done
+    fi
+    return 1
+}
+
+venv=.venv-schemathesis
+if [ ! -x "$venv/bin/st" ]; then
+    python="$(find_python)" || { echo "check-schemathesis: Python 3.12 or later is required" >&2; exit 1; }
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/schemathesis/requirements.txt
+fi
+
+cargo build -q -p local-stack --bin local-api
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log="$(mktemp)"
+target/debug/local-api --port "$port" >"$log" 2>&1 &
+api_pid=$!
+stop() { kill -TERM "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; rm -f "$log"; }
+trap stop EXIT
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$log" && break
+    kill -0 "$api_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.1
+done
+token="$(target/debug/local-api token schemathesis-account)"
+
+cd infra/schemathesis   # its schemathesis.toml
+"../../$venv/bin/st" run ../../shared/keys-api/openapi.yaml \
+    --url "http://127.0.0.1:$port" \
+    --header "Authorization: Bearer $token" \
+    --checks all \
+    --phases examples,coverage,fuzzing,stateful \
+    --max-examples "$examples" \
+    --seed 20261126 \
+    --no-color \
+    --workers 2
