@@ -408,3 +408,75 @@ async fn with_the_store_down_calls_fail_within_a_second() {
         );
     }
 }
+
+/// A client cannot name the tenant: identity headers it sends, in any
+/// letter case, are replaced by the authorizer's decision before the
+/// backend sees them (the mapping read from template.yaml).
+#[tokio::test]
+async fn client_sent_identity_headers_never_reach_the_backend() {
+    let (base, _stop) = start(MemoryStore::new()).await;
+    let (key, id) = create(&base, "acct-real", &["links.read"]).await;
+    let r = request(
+        &base,
+        "GET",
+        "/links/a",
+        &[
+            ("x-api-key", &key),
+            ("X-Account-Id", "acct-evil"),
+            ("x-account-id", "acct-evil-2"),
+            ("X-ACCOUNT-ID", "acct-evil-3"),
+            ("x-key-scopes", "all"),
+            ("X-Key-Id", "not-mine"),
+            ("X-Origin-Verify", "guessed"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echo = r.json();
+    assert_eq!(echo["account"], "acct-real");
+    assert_eq!(echo["headers"]["X-Account-Id"], "acct-real");
+    assert_eq!(echo["headers"]["X-Key-Scopes"], "links.read");
+    assert_eq!(echo["headers"]["X-Key-Id"], id.as_str());
+    assert!(!r.text().contains("acct-evil") && !r.text().contains(&key));
+}
+
+/// The echo backend holds to the backend's contract (README): the origin
+/// secret, exactly one X-Account-Id in any letter case, no key header but
+/// the gateway's placeholder.
+#[test]
+fn the_echo_backend_refuses_what_did_not_come_through_the_gateway() {
+    use local_stack::{KEY_HEADER_PLACEHOLDER, LOCAL_ORIGIN_SECRET, echo_backend};
+    let route = scopes::route_for_template("GET", "/links/{id}").unwrap();
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let call = |headers: &[(&str, &str)]| {
+        echo_backend(&h(headers), route, "/links/a", serde_json::Map::new()).status
+    };
+    let good = [
+        ("X-Origin-Verify", LOCAL_ORIGIN_SECRET),
+        ("X-Account-Id", "acct-1"),
+        ("x-api-key", KEY_HEADER_PLACEHOLDER),
+    ];
+    assert_eq!(call(&good), 200);
+    assert_eq!(call(&good[1..]), 403, "no origin secret");
+    assert_eq!(
+        call(&[("X-Origin-Verify", "wrong"), good[1], good[2]]),
+        403,
+        "a wrong origin secret"
+    );
+    for second in ["x-account-id", "X-ACCOUNT-ID", "X-Account-Id"] {
+        let mut two = good.to_vec();
+        two.push((second, "acct-2"));
+        assert_eq!(call(&two), 400, "two X-Account-Id ({second})");
+    }
+    assert_eq!(call(&good[..2]), 200, "no key header at all is fine");
+    assert_eq!(call(&[good[0], good[2]]), 400, "no X-Account-Id");
+    let mut keyed = good.to_vec();
+    keyed.push(("Authorization", "Bearer key-abc"));
+    assert_eq!(call(&keyed), 400, "a key reached the backend");
+}

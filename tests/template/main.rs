@@ -12,6 +12,7 @@ use serde_yaml_ng::Value as Yaml;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
 const SAMCONFIG: &str = include_str!("../../samconfig.toml");
+const MAKEFILE: &str = include_str!("../../Makefile");
 
 /// YAML to JSON, with CloudFormation's short-form tags in their long form
 /// (`!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` → `{"Fn::Sub": s}`).
@@ -241,7 +242,17 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
         .collect();
     assert_eq!(functions.len(), 6);
     for (name, f) in functions {
-        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        // Built by the repository Makefile at the repository root: one
+        // cargo-lambda build of the workspace, then this function's binary.
+        assert_eq!(
+            (
+                &f["Metadata"]["BuildMethod"],
+                &f["Metadata"]["ContextPath"],
+                &f["Metadata"]["WorkingDirectory"]
+            ),
+            (&json!("makefile"), &json!("."), &json!(".")),
+            "{name}"
+        );
         let krate = f["Properties"]["CodeUri"]
             .as_str()
             .unwrap()
@@ -255,6 +266,17 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
         assert!(
             manifest.contains(&format!("name = \"{krate}\"")),
             "{name}: crate {krate}"
+        );
+        let target = format!(
+            "build-{name}: lambda-build\n\tcp target/lambda/{krate}/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""
+        );
+        assert!(
+            MAKEFILE.contains(&target),
+            "{name}: Makefile has no\n{target}"
+        );
+        assert!(
+            MAKEFILE.contains(&format!("-p {krate}")),
+            "{name}: {krate} is not in the one cargo-lambda build"
         );
         assert!(f["Properties"]["Timeout"].as_u64().unwrap() <= 10, "{name}");
     }
@@ -395,15 +417,20 @@ fn outputs_name_both_apis_the_authorizer_and_the_table() {
 }
 
 #[test]
-fn samconfig_builds_cached_in_parallel_and_confirms_deploys_without_lint_mode() {
+fn samconfig_builds_uncached_one_at_a_time_and_confirms_deploys_without_lint_mode() {
     let cfg: toml::Table = SAMCONFIG.parse().unwrap();
-    assert_eq!(
-        cfg["default"]["build"]["parameters"]["cached"].as_bool(),
+    // SAM keys its build cache on each function's CodeUri folder alone: a
+    // change in shared/ would be "Valid cache found" and ship stale.
+    assert_ne!(
+        cfg["default"]["build"]["parameters"]
+            .get("cached")
+            .and_then(toml::Value::as_bool),
         Some(true)
     );
+    // One cargo-lambda build serves all six (Makefile); runs must not overlap.
     assert_eq!(
         cfg["default"]["build"]["parameters"]["parallel"].as_bool(),
-        Some(true)
+        Some(false)
     );
     assert_eq!(
         cfg["default"]["deploy"]["parameters"]["confirm_changeset"].as_bool(),
@@ -419,5 +446,16 @@ fn samconfig_builds_cached_in_parallel_and_confirms_deploys_without_lint_mode() 
     assert!(
         validate.and_then(|p| p.get("lint")).is_none(),
         "lint = true would make `sam validate` skip the translator"
+    );
+}
+
+/// The protected API's routes in the template are what `cargo xtask
+/// protected-api` generates from `scopes::ROUTES` today.
+#[test]
+fn the_generated_protected_routes_are_current() {
+    let current = xtask::splice(TEMPLATE, &xtask::protected_paths()).unwrap();
+    assert!(
+        current == TEMPLATE,
+        "template.yaml's protected routes are stale: run `cargo xtask protected-api`"
     );
 }

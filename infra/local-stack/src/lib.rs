@@ -18,6 +18,7 @@
 
 pub mod http;
 pub mod jwt;
+pub mod mapping;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -36,6 +37,10 @@ const AWS_ACCOUNT: &str = "000000000000";
 const REGION: &str = "us-east-1";
 /// What the protected API's integrations write over both key headers.
 pub const KEY_HEADER_PLACEHOLDER: &str = "redacted";
+/// The local stage's `originVerify` stage variable: the origin secret the
+/// echo backend requires, as the deployed stage's comes from
+/// `OriginVerifySecret`.
+pub const LOCAL_ORIGIN_SECRET: &str = "local-origin-secret-not-for-production";
 
 /// A request as the local API receives it.
 #[derive(Debug, Clone, Default)]
@@ -79,6 +84,8 @@ pub struct LocalApi<S> {
     store: S,
     config: ApiConfig,
     requests: AtomicU64,
+    /// What the backend receives, per route, from the template.
+    mapping: Result<mapping::BackendMapping, String>,
 }
 
 impl<S: KeyStore> LocalApi<S> {
@@ -86,6 +93,7 @@ impl<S: KeyStore> LocalApi<S> {
         LocalApi {
             store,
             config,
+            mapping: mapping::BackendMapping::from_template().map_err(|e| e.to_string()),
             requests: AtomicU64::new(0),
         }
     }
@@ -248,7 +256,21 @@ impl<S: KeyStore> LocalApi<S> {
             deadline,
         )
         .await;
-        Answer::Function(enforce(decision, &req, route, &method_arn, path_parameters))
+        let mapping = match &self.mapping {
+            Ok(m) => m.route(route.method, route.resource).unwrap_or_default(),
+            Err(err) => {
+                tracing::error!(error = %err, "no backend mapping");
+                return Answer::Gateway(LocalResponse::json(500, &json!({"message": null})));
+            }
+        };
+        Answer::Function(enforce(
+            decision,
+            &req,
+            route,
+            &method_arn,
+            mapping,
+            path_parameters,
+        ))
     }
 }
 
@@ -259,6 +281,7 @@ fn enforce(
     req: &LocalRequest,
     route: &scopes::Route,
     method_arn: &str,
+    mapping: &[(String, mapping::Source)],
     path_parameters: Map<String, Value>,
 ) -> LocalResponse {
     let response = match decision {
@@ -284,23 +307,95 @@ fn enforce(
             );
         }
     }
-    // The integration's request parameters (template.yaml), then the echo backend.
-    let ctx = &response.context;
-    let sent = json!({
-        "X-Account-Id": ctx["accountId"],
-        "X-Key-Id": ctx["keyId"],
-        "X-Key-Scopes": ctx["scopes"],
-        "x-api-key": KEY_HEADER_PLACEHOLDER,
-        "Authorization": KEY_HEADER_PLACEHOLDER,
-    });
+    // The integration's request parameters (from template.yaml), then the echo backend.
+    let forwarded = integration_headers(&req.headers, mapping, &response.context);
+    echo_backend(&forwarded, route, &req.path, path_parameters)
+}
+
+/// The headers an `http_proxy` integration sends the backend: the client's,
+/// with every mapped header set from its source in place of any the client
+/// sent under that name (in any letter case).
+pub fn integration_headers(
+    client: &[(String, String)],
+    mapping: &[(String, mapping::Source)],
+    context: &Value,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = client
+        .iter()
+        .filter(|(k, _)| !mapping.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)))
+        .cloned()
+        .collect();
+    for (header, source) in mapping {
+        let value = match source {
+            mapping::Source::Authorizer(key) => match &context[key.as_str()] {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            },
+            mapping::Source::StageVariable(name) if name == "originVerify" => {
+                LOCAL_ORIGIN_SECRET.to_owned()
+            }
+            mapping::Source::StageVariable(_) => continue,
+            mapping::Source::Literal(text) => text.clone(),
+        };
+        out.push((header.clone(), value));
+    }
+    out
+}
+
+/// The echo backend, holding to the contract the README states for the real
+/// one: it answers only a request that carries the origin secret
+/// (`X-Origin-Verify`), takes the tenant from exactly one `X-Account-Id`
+/// (any letter case counts), and refuses any key header that is not the
+/// gateway's placeholder. It answers with the route and what it received.
+pub fn echo_backend(
+    headers: &[(String, String)],
+    route: &scopes::Route,
+    path: &str,
+    path_parameters: Map<String, Value>,
+) -> LocalResponse {
+    let values = |name: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let refuse = |status: u16, why: &str| {
+        tracing::warn!(why, "echo backend refused a request");
+        LocalResponse::json(status, &json!({"backend": "echo", "refused": why}))
+    };
+    if values("X-Origin-Verify") != [LOCAL_ORIGIN_SECRET] {
+        return refuse(403, "the request did not come through the gateway");
+    }
+    let account = values("X-Account-Id");
+    if account.len() != 1 {
+        return refuse(400, "not exactly one X-Account-Id");
+    }
+    for key_header in ["x-api-key", "authorization"] {
+        if values(key_header)
+            .iter()
+            .any(|v| *v != KEY_HEADER_PLACEHOLDER)
+        {
+            return refuse(400, "a key header reached the backend");
+        }
+    }
+    let last = |name: &str| values(name).last().map(|v| json!(v)).unwrap_or(Value::Null);
     LocalResponse::json(
         200,
         &json!({
             "backend": "echo",
             "route": {"method": route.method, "resource": route.resource, "scope": route.scope.as_str()},
-            "path": req.path,
+            "path": path,
             "pathParameters": path_parameters,
-            "headers": sent,
+            "account": account[0],
+            "headers": {
+                "X-Account-Id": last("X-Account-Id"),
+                "X-Key-Id": last("X-Key-Id"),
+                "X-Key-Scopes": last("X-Key-Scopes"),
+                "x-api-key": last("x-api-key"),
+                "Authorization": last("Authorization"),
+            },
         }),
     )
 }

@@ -375,3 +375,50 @@ async fn the_sample_events_decide_as_named() {
     assert_unauthorized(decide(&store, &unauthorized).await);
     assert_eq!(store.calls(), calls, "the malformed key reached the store");
 }
+
+/// The exact JSON API Gateway receives, byte for byte: camelCase top-level
+/// keys, `Version`/`Statement`/`Action`/`Effect`/`Resource` in IAM's casing,
+/// `Action` and `Resource` as arrays, no `Condition` key at all (an older
+/// `aws_lambda_events` wrote `"Condition": null`, which API Gateway rejects
+/// with a 500), and context values that are all strings.
+#[tokio::test]
+async fn the_response_json_is_exactly_what_api_gateway_accepts() {
+    let store = MemoryStore::new();
+    let key = ApiKey::generate();
+    let mut record = record_for(
+        &key,
+        ScopeSet::from(Scope::LinksRead).with(Scope::CafeRead),
+        None,
+    );
+    record.id = apikeys::KeyId::parse("K0000000000000000000g1").unwrap();
+    store.create(&record).await.unwrap();
+    let arn = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod/GET/links/lnk_1";
+
+    let mut allow = event_for(links_get(), &[("x-api-key", key.expose_secret())]);
+    allow.method_arn = Some(arn.to_owned());
+    let json = serde_json::to_string(&decide(&store, &allow).await.unwrap()).unwrap();
+    assert_eq!(
+        json,
+        concat!(
+            r#"{"principalId":"K0000000000000000000g1","#,
+            r#""policyDocument":{"Version":"2012-10-17","Statement":[{"Action":["execute-api:Invoke"],"Effect":"Allow","Resource":["arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod/GET/links/lnk_1"]}]},"#,
+            r#""context":{"accountId":"acct-1","keyId":"K0000000000000000000g1","scopes":"links.read,cafe.read"},"#,
+            r#""usageIdentifierKey":null}"#
+        )
+    );
+
+    let mut deny = event_for(
+        route("POST", "/links"),
+        &[("x-api-key", key.expose_secret())],
+    );
+    deny.method_arn = Some(arn.replace("GET/links/lnk_1", "POST/links"));
+    let json = serde_json::to_string(&decide(&store, &deny).await.unwrap()).unwrap();
+    assert_eq!(
+        json,
+        concat!(
+            r#"{"principalId":"K0000000000000000000g1","#,
+            r#""policyDocument":{"Version":"2012-10-17","Statement":[{"Action":["execute-api:Invoke"],"Effect":"Deny","Resource":["arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod/POST/links"]}]},"#,
+            r#""context":{},"usageIdentifierKey":null}"#
+        )
+    );
+}
