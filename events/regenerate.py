@@ -146,6 +146,10 @@ def main():
     write("update-key.json", proxy("PATCH", "/apikeys/{id}", f"/apikeys/{KEY_ID}",
                                    body={"name": "CI bot", "active": False}, extra_headers={"If-Match": '"1"'}))
     write("delete-key.json", proxy("DELETE", "/apikeys/{id}", f"/apikeys/{KEY_ID}"))
+    write("roll-key.json", proxy("POST", "/apikeys/{id}/roll", f"/apikeys/{KEY_ID}/roll",
+                                 body={"gracePeriodSeconds": 3600}, extra_headers={"If-Match": '"1"'}))
+    write("list-key-events.json", proxy("GET", "/apikeys/{id}/events", f"/apikeys/{KEY_ID}/events",
+                                        query={"limit": "20"}))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ async fn call_by(
         "get" => get_key::handle(store, &cfg, req).await,
         "update" => update_key::handle(store, &cfg, req).await,
         "delete" => delete_key::handle(store, &cfg, req).await,
+        "roll" => roll_key::handle(store, &cfg, req).await,
+        "events" => list_key_events::handle(store, &cfg, req).await,
         other => panic!("no operation {other}"),
     };
     (resp, started.elapsed())
@@ -56,7 +58,9 @@ fn assert_503_in_time(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_answers_is_a_503_before_the_deadline() {
     let store = store_on(&silent_endpoint().await).await;
-    for op in ["create", "list", "get", "update", "delete"] {
+    for op in [
+        "create", "list", "get", "update", "delete", "roll", "events",
+    ] {
         let (resp, elapsed) = call_by(&store, op).await;
         assert_503_in_time(&resp, elapsed, op, "service_unavailable");
     }
@@ -81,7 +85,7 @@ async fn endless_transaction_conflicts_are_a_503_before_the_deadline() {
         "createdBy": {"S": SAMPLE_SUB}, "version": {"N": "1"},
     }})
     .to_string();
-    for op in ["create", "update", "delete"] {
+    for op in ["create", "update", "delete", "roll"] {
         // update and delete read the record first; then every send conflicts.
         let mut script = Vec::new();
         if op != "create" {
@@ -105,7 +109,9 @@ async fn throttling_is_a_503_with_retry_after() {
     ] {
         let endpoint = scripted_endpoint(vec![dynamodb_error(code)]).await;
         let store = store_on(&endpoint.url).await;
-        for op in ["create", "list", "get", "update", "delete"] {
+        for op in [
+            "create", "list", "get", "update", "delete", "roll", "events",
+        ] {
             let (resp, elapsed) = call_by(&store, op).await;
             assert_503_in_time(&resp, elapsed, op, "throttled");
         }

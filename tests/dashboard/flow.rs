@@ -10,7 +10,7 @@ use scopes::{ROUTES, Scope};
 
 use crate::*;
 
-async fn decide<S: LookupKey>(
+async fn decide<S: LookupKey + apikeys::RecordUse>(
     store: &S,
     route: &scopes::Route,
     key: &str,
@@ -18,6 +18,7 @@ async fn decide<S: LookupKey>(
     let ev = event_for(route, &[("x-api-key", key)]);
     authorizer::authorize(
         store,
+        &authorizer::Settings::default(),
         &ev,
         Utc::now(),
         "flow",

@@ -10,8 +10,9 @@ mod lifecycle;
 mod spec;
 
 use apikeys::{
-    AccountId, CreateKey, DeleteKey, GetKey, KeyChanges, KeyHash, KeyId, KeyLookup, KeyRecord,
-    ListKeys, LookupKey, Page, StoreError, Timestamp, UpdateKey,
+    AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, GetKey, KeyChanges, KeyHash, KeyId,
+    KeyLookup, KeyRecord, ListEvents, ListKeys, LookupKey, Page, RecordUse, RollKey, StoreError,
+    Timestamp, UpdateKey,
 };
 use keys_api::testing::*;
 use lambda_http::{Body, Response};
@@ -26,20 +27,24 @@ pub async fn call<S: apikeys::KeyStore>(store: &S, op: &str, ev: &Value) -> Resp
         "get" => get_key::handle(store, &cfg, req).await,
         "update" => update_key::handle(store, &cfg, req).await,
         "delete" => delete_key::handle(store, &cfg, req).await,
+        "roll" => roll_key::handle(store, &cfg, req).await,
+        "events" => list_key_events::handle(store, &cfg, req).await,
         other => panic!("no operation {other}"),
     }
 }
 
 /// The sample event of an operation.
 pub fn sample(op: &str) -> Value {
-    event(match op {
-        "create" => CREATE_KEY,
-        "list" => LIST_KEYS,
-        "get" => GET_KEY,
-        "update" => UPDATE_KEY,
-        "delete" => DELETE_KEY,
+    match op {
+        "create" => event(CREATE_KEY),
+        "list" => event(LIST_KEYS),
+        "get" => event(GET_KEY),
+        "update" => event(UPDATE_KEY),
+        "delete" => event(DELETE_KEY),
+        "roll" => event(ROLL_KEY),
+        "events" => event(LIST_KEY_EVENTS),
         other => panic!("no operation {other}"),
-    })
+    }
 }
 
 /// A store whose every operation fails with the error it makes.
@@ -57,8 +62,19 @@ impl LookupKey for Failing {
         Err(self.0())
     }
 }
+impl RecordUse for Failing {
+    async fn record_use(
+        &self,
+        _: &KeyHash,
+        _: &KeyLookup,
+        _: Timestamp,
+        _: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        Err(self.0())
+    }
+}
 impl CreateKey for Failing {
-    async fn create(&self, _: &KeyRecord) -> Result<(), StoreError> {
+    async fn create(&self, _: &KeyRecord, _: &Audit, _: u32) -> Result<(), StoreError> {
         Err(self.0())
     }
 }
@@ -79,13 +95,38 @@ impl UpdateKey for Failing {
         _: &KeyId,
         _: &KeyChanges,
         _: Option<u64>,
-        _: Timestamp,
+        _: &Audit,
+    ) -> Result<KeyRecord, StoreError> {
+        Err(self.0())
+    }
+}
+impl RollKey for Failing {
+    async fn roll(
+        &self,
+        _: &AccountId,
+        _: &KeyId,
+        _: &ApiKey,
+        _: chrono::Duration,
+        _: Option<u64>,
+        _: &Audit,
     ) -> Result<KeyRecord, StoreError> {
         Err(self.0())
     }
 }
 impl DeleteKey for Failing {
-    async fn delete(&self, _: &AccountId, _: &KeyId) -> Result<(), StoreError> {
+    async fn delete(&self, _: &AccountId, _: &KeyId, _: &Audit) -> Result<(), StoreError> {
+        Err(self.0())
+    }
+}
+impl ListEvents for Failing {
+    async fn events(
+        &self,
+        _: &AccountId,
+        _: &KeyId,
+        _: u16,
+        _: Option<&str>,
+        _: Timestamp,
+    ) -> Result<EventPage, StoreError> {
         Err(self.0())
     }
 }

@@ -34,6 +34,8 @@ fn operation<'a>(doc: &'a Value, op: &str) -> (&'static str, &'static str, &'a V
         "get" => ("/apikeys/{id}", "get"),
         "update" => ("/apikeys/{id}", "patch"),
         "delete" => ("/apikeys/{id}", "delete"),
+        "roll" => ("/apikeys/{id}/roll", "post"),
+        "events" => ("/apikeys/{id}/events", "get"),
         _ => unreachable!(),
     };
     let o = doc
@@ -97,7 +99,7 @@ fn check(doc: &Value, op: &str, resp: &Response<Body>) -> u16 {
     }
     let (_, _, o) = operation(doc, op);
     let resp_spec = resolve(doc, &o["responses"][status.to_string()]);
-    for header in ["ETag", "Retry-After"] {
+    for header in ["ETag", "Retry-After", "Cache-Control"] {
         if resp_spec.pointer(&format!("/headers/{header}")).is_some() {
             assert!(
                 resp.headers().contains_key(header),
@@ -195,6 +197,55 @@ async fn scenarios() -> Vec<(&'static str, Response<Body>)> {
         push("update", call(&failing, "update", &ev).await);
     }
 
+    // roll: with grace, stale If-Match, bad body, errors
+    let mut ev = sample("roll");
+    set_id(&mut ev, &id);
+    set_header(&mut ev, "If-Match", None);
+    push("roll", call(&store, "roll", &ev).await);
+    let mut stale = ev.clone();
+    set_header(&mut stale, "If-Match", Some("\"1\""));
+    push("roll", call(&store, "roll", &stale).await);
+    let mut bad = ev.clone();
+    set_body(&mut bad, Some(r#"{"gracePeriodSeconds":-5}"#));
+    push("roll", call(&store, "roll", &bad).await);
+    let mut big = ev.clone();
+    set_body(&mut big, Some(&"x".repeat(20_000)));
+    push("roll", call(&store, "roll", &big).await);
+    let mut text = ev.clone();
+    set_header(&mut text, "Content-Type", Some("text/plain"));
+    push("roll", call(&store, "roll", &text).await);
+    push("roll", call(&store, "roll", &sample("roll")).await);
+    let mut anon = ev.clone();
+    remove_claims(&mut anon);
+    push("roll", call(&store, "roll", &anon).await);
+    for failing in [DOWN, THROTTLED, BROKEN] {
+        push("roll", call(&failing, "roll", &ev).await);
+    }
+
+    // events: a page, errors
+    let mut ev = sample("events");
+    set_id(&mut ev, &id);
+    set_query(&mut ev, &[("limit", "1")]);
+    push("events", call(&store, "events", &ev).await);
+    let mut bad = ev.clone();
+    set_query(&mut bad, &[("limit", "0")]);
+    push("events", call(&store, "events", &bad).await);
+    push("events", call(&store, "events", &sample("events")).await);
+    let mut anon = ev.clone();
+    remove_claims(&mut anon);
+    push("events", call(&store, "events", &anon).await);
+    for failing in [DOWN, THROTTLED, BROKEN] {
+        push("events", call(&failing, "events", &ev).await);
+    }
+
+    // create at the key limit
+    let limited = MemoryStore::new();
+    let one = config().with_max_keys(1).unwrap();
+    for _ in 0..2 {
+        let resp = create_key::handle(&limited, &one, request(&sample("create"))).await;
+        push("create", resp);
+    }
+
     // delete
     let mut ev = sample("delete");
     set_id(&mut ev, &id);
@@ -217,7 +268,9 @@ async fn every_response_matches_the_spec_and_every_documented_status_occurs() {
         let status = check(&doc, op, &resp);
         seen.entry(op).or_default().insert(status);
     }
-    for op in ["create", "list", "get", "update", "delete"] {
+    for op in [
+        "create", "list", "get", "update", "delete", "roll", "events",
+    ] {
         assert_eq!(
             seen[op],
             documented_statuses(&doc, op),
@@ -276,7 +329,9 @@ async fn a_response_with_a_field_removed_or_added_fails_the_schema() {
 #[test]
 fn the_gateways_own_401_body_is_in_the_spec() {
     let doc = spec();
-    for op in ["create", "list", "get", "update", "delete"] {
+    for op in [
+        "create", "list", "get", "update", "delete", "roll", "events",
+    ] {
         let schema = validator(&doc, &response_schema(&doc, op, 401).unwrap());
         assert!(schema.is_valid(&json!({"message": "Unauthorized"})), "{op}");
         assert!(schema.is_valid(&json!({"error": {"code": "unauthorized", "message": "x"}})));

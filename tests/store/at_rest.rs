@@ -20,16 +20,9 @@ use crate::conformance::{created, new_record, now};
 
 type Item = std::collections::HashMap<String, AttributeValue>;
 
+/// The key items (records and lookup items) of the table.
 async fn items(store: &DynamoStore) -> Vec<Item> {
-    store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
+    apikeys::testing::key_items(store).await
 }
 
 /// Rewrites every stored item of the table for which `pick` is true.
@@ -72,6 +65,7 @@ async fn decide(
     );
     authorizer::authorize(
         store,
+        &authorizer::Settings::default(),
         &ev,
         Utc::now(),
         "at-rest",
@@ -142,11 +136,24 @@ async fn a_legacy_key_with_an_unknown_scope_and_an_old_name_keeps_working() {
         ..KeyChanges::default()
     };
     let updated = store
-        .update(&record.account_id, &record.id, &changes, Some(1), now())
+        .update(
+            &record.account_id,
+            &record.id,
+            &changes,
+            Some(1),
+            &apikeys::Audit::system("test", now()),
+        )
         .await
         .unwrap();
     assert_eq!((updated.name.as_str(), updated.version), ("renamed", 2));
-    store.delete(&record.account_id, &record.id).await.unwrap();
+    store
+        .delete(
+            &record.account_id,
+            &record.id,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert!(items(&store).await.is_empty());
     let gone = decide(&store, "GET", "/links/{id}", &key).await;
     assert!(matches!(gone, Err(AuthError::Unauthorized)), "{gone:?}");
@@ -203,7 +210,13 @@ async fn an_undecodable_key_is_skipped_by_lists_and_fails_closed_elsewhere() {
     };
     assert!(matches!(
         store
-            .update(&bad.account_id, &bad.id, &changes, None, now())
+            .update(
+                &bad.account_id,
+                &bad.id,
+                &changes,
+                None,
+                &apikeys::Audit::system("test", now())
+            )
             .await,
         Err(StoreError::Corrupt(_))
     ));
@@ -218,7 +231,14 @@ async fn an_undecodable_key_is_skipped_by_lists_and_fails_closed_elsewhere() {
     );
 
     // Delete needs only the hash: the broken key can still be removed.
-    store.delete(&bad.account_id, &bad.id).await.unwrap();
+    store
+        .delete(
+            &bad.account_id,
+            &bad.id,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert_eq!(items(&store).await.len(), 2 * good.len());
     assert!(store.lookup(&bad_key.hash()).await.unwrap().is_none());
 }
@@ -229,7 +249,14 @@ async fn an_undecodable_key_is_skipped_by_lists_and_fails_closed_elsewhere() {
 async fn the_authorizer_fails_closed_only_for_an_undecodable_lookup() {
     let store = fresh_dynamo_store("lookup").await;
     let (key, record) = new_record("acct-a");
-    store.create(&record).await.unwrap();
+    store
+        .create(
+            &record,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+        .unwrap();
     let lookup = |item: &Item| !is_record(item);
 
     rewrite(&store, lookup, |item| {

@@ -35,7 +35,14 @@ pub fn new_record(account_name: &str) -> (ApiKey, KeyRecord) {
 
 pub async fn created<S: KeyStore>(store: &S, account_name: &str) -> (ApiKey, KeyRecord) {
     let (key, record) = new_record(account_name);
-    store.create(&record).await.unwrap();
+    store
+        .create(
+            &record,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+        .unwrap();
     (key, record)
 }
 
@@ -56,7 +63,13 @@ pub async fn duplicate_create_fails_and_writes_nothing<S: KeyStore>(store: &S) {
 
     // The very same record again.
     assert!(matches!(
-        store.create(&record).await,
+        store
+            .create(
+                &record,
+                &apikeys::Audit::system("test", chrono::Utc::now()),
+                u32::MAX
+            )
+            .await,
         Err(StoreError::AlreadyExists)
     ));
 
@@ -64,7 +77,13 @@ pub async fn duplicate_create_fails_and_writes_nothing<S: KeyStore>(store: &S) {
     let mut same_hash = new_record("acct-a").1;
     same_hash.hash = record.hash;
     assert!(matches!(
-        store.create(&same_hash).await,
+        store
+            .create(
+                &same_hash,
+                &apikeys::Audit::system("test", chrono::Utc::now()),
+                u32::MAX
+            )
+            .await,
         Err(StoreError::AlreadyExists)
     ));
     assert!(matches!(
@@ -76,7 +95,13 @@ pub async fn duplicate_create_fails_and_writes_nothing<S: KeyStore>(store: &S) {
     let (other_key, mut same_id) = new_record("acct-a");
     same_id.id = record.id.clone();
     assert!(matches!(
-        store.create(&same_id).await,
+        store
+            .create(
+                &same_id,
+                &apikeys::Audit::system("test", chrono::Utc::now()),
+                u32::MAX
+            )
+            .await,
         Err(StoreError::AlreadyExists)
     ));
     assert_eq!(store.lookup(&other_key.hash()).await.unwrap(), None);
@@ -104,15 +129,37 @@ pub async fn missing_key_is_not_found<S: KeyStore>(store: &S) {
         ..Default::default()
     };
     assert!(matches!(
-        store.update(&acct, &id, &changes, None, now()).await,
+        store
+            .update(
+                &acct,
+                &id,
+                &changes,
+                None,
+                &apikeys::Audit::system("test", now())
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.update(&acct, &id, &changes, Some(1), now()).await,
+        store
+            .update(
+                &acct,
+                &id,
+                &changes,
+                Some(1),
+                &apikeys::Audit::system("test", now())
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete(&acct, &id).await,
+        store
+            .delete(
+                &acct,
+                &id,
+                &apikeys::Audit::system("test", chrono::Utc::now())
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(
@@ -134,12 +181,24 @@ pub async fn another_accounts_key_behaves_as_not_found<S: KeyStore>(store: &S) {
     ));
     assert!(matches!(
         store
-            .update(&intruder, &record.id, &changes, None, now())
+            .update(
+                &intruder,
+                &record.id,
+                &changes,
+                None,
+                &apikeys::Audit::system("test", now())
+            )
             .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete(&intruder, &record.id).await,
+        store
+            .delete(
+                &intruder,
+                &record.id,
+                &apikeys::Audit::system("test", chrono::Utc::now())
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
     // Nothing changed for the owner.
@@ -242,18 +301,37 @@ pub async fn create_then_update_and_delete_at_once<S: KeyStore>(store: &S) {
         ..Default::default()
     };
     let updated = store
-        .update(&record.account_id, &record.id, &changes, None, now())
+        .update(
+            &record.account_id,
+            &record.id,
+            &changes,
+            None,
+            &apikeys::Audit::system("test", now()),
+        )
         .await
         .unwrap();
     assert_eq!(updated.name.as_str(), "renamed");
-    store.delete(&record.account_id, &record.id).await.unwrap();
+    store
+        .delete(
+            &record.account_id,
+            &record.id,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert!(matches!(
         store.get(&record.account_id, &record.id).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.lookup(&key.hash()).await.unwrap(), None);
     assert!(matches!(
-        store.delete(&record.account_id, &record.id).await,
+        store
+            .delete(
+                &record.account_id,
+                &record.id,
+                &apikeys::Audit::system("test", chrono::Utc::now())
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -267,7 +345,13 @@ pub async fn update_sets_only_the_given_fields_on_both_items<S: KeyStore>(store:
         ..Default::default()
     };
     let updated = store
-        .update(&record.account_id, &record.id, &changes, None, later)
+        .update(
+            &record.account_id,
+            &record.id,
+            &changes,
+            None,
+            &apikeys::Audit::system("test", later),
+        )
         .await
         .unwrap();
 
@@ -290,7 +374,13 @@ pub async fn update_sets_only_the_given_fields_on_both_items<S: KeyStore>(store:
         ..Default::default()
     };
     let updated = store
-        .update(&record.account_id, &record.id, &changes, None, later)
+        .update(
+            &record.account_id,
+            &record.id,
+            &changes,
+            None,
+            &apikeys::Audit::system("test", later),
+        )
         .await
         .unwrap();
     assert!(!updated.active);
@@ -331,7 +421,13 @@ pub async fn concurrent_updates_of_different_fields_all_survive<S: KeyStore + 's
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .update(&record.account_id, &record.id, &changes, None, now())
+                .update(
+                    &record.account_id,
+                    &record.id,
+                    &changes,
+                    None,
+                    &apikeys::Audit::system("test", now()),
+                )
                 .await
         }));
     }
@@ -367,7 +463,7 @@ pub async fn stale_expected_version_is_a_conflict<S: KeyStore>(store: &S) {
             &record.id,
             &rename("first"),
             Some(1),
-            now(),
+            &apikeys::Audit::system("test", now()),
         )
         .await
         .unwrap();
@@ -378,7 +474,7 @@ pub async fn stale_expected_version_is_a_conflict<S: KeyStore>(store: &S) {
             &record.id,
             &rename("second"),
             Some(1),
-            now(),
+            &apikeys::Audit::system("test", now()),
         )
         .await;
     assert!(
@@ -398,7 +494,7 @@ pub async fn stale_expected_version_is_a_conflict<S: KeyStore>(store: &S) {
             &record.id,
             &rename("third"),
             None,
-            now(),
+            &apikeys::Audit::system("test", now()),
         )
         .await
         .unwrap();

@@ -87,16 +87,14 @@ async fn a_raw_scan_finds_no_piece_of_any_key() {
     for i in 0..10 {
         keys.push(created(&store, &format!("acct-{}", i % 3)).await.0);
     }
-    let out = store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.items().len(), 20, "two items per key");
+    assert_eq!(
+        apikeys::testing::key_items(&store).await.len(),
+        20,
+        "two items per key"
+    );
+    // Every item — events, counts and all — is searched for key pieces.
     let mut stored = Vec::new();
-    for item in out.items() {
+    for item in &apikeys::testing::all_items(&store).await {
         for (k, v) in item {
             stored.push(k.clone());
             strings_in(v, &mut stored);
@@ -240,7 +238,14 @@ async fn a_transaction_conflict_is_retried_until_it_goes_through() {
     .await;
     let store = store_on(&endpoint.url).await;
     let (_, record) = crate::conformance::new_record("acct-a");
-    store.create(&record).await.unwrap();
+    store
+        .create(
+            &record,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+        .unwrap();
     assert_eq!(endpoint.count(), 4, "three conflicts, then success");
     assert_one_token(&endpoint.bodies());
 }
@@ -273,7 +278,11 @@ async fn transaction_in_progress_is_waited_for_with_the_same_token() {
     .await;
     let store = store_on(&endpoint.url).await;
     store
-        .create(&crate::conformance::new_record("acct-a").1)
+        .create(
+            &crate::conformance::new_record("acct-a").1,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
         .await
         .unwrap();
     assert_eq!(endpoint.count(), 3);
@@ -288,7 +297,11 @@ async fn each_logical_write_has_a_token_of_its_own() {
     let store = store_on(&endpoint.url).await;
     for _ in 0..2 {
         store
-            .create(&crate::conformance::new_record("acct-a").1)
+            .create(
+                &crate::conformance::new_record("acct-a").1,
+                &apikeys::Audit::system("test", chrono::Utc::now()),
+                u32::MAX,
+            )
             .await
             .unwrap();
     }
@@ -304,7 +317,11 @@ async fn endless_conflicts_end_as_unavailable_and_a_failed_condition_is_not_retr
     let endpoint = scripted_endpoint(vec![cancelled(&["None", "TransactionConflict"])]).await;
     let r = store_on(&endpoint.url)
         .await
-        .create(&crate::conformance::new_record("a").1)
+        .create(
+            &crate::conformance::new_record("a").1,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
         .await;
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     assert_eq!(
@@ -316,7 +333,11 @@ async fn endless_conflicts_end_as_unavailable_and_a_failed_condition_is_not_retr
     let endpoint = scripted_endpoint(vec![cancelled(&["ConditionalCheckFailed", "None"])]).await;
     let r = store_on(&endpoint.url)
         .await
-        .create(&crate::conformance::new_record("a").1)
+        .create(
+            &crate::conformance::new_record("a").1,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
         .await;
     assert!(matches!(r, Err(StoreError::AlreadyExists)), "{r:?}");
     assert_eq!(endpoint.count(), 1);

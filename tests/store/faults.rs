@@ -165,15 +165,9 @@ async fn stores(faults: &[Fault]) -> (DynamoStore, DynamoStore, Arc<Proxy>) {
     (direct, faulty, proxy)
 }
 
+/// How many key items (records and lookup items) the table holds.
 async fn item_count(store: &DynamoStore) -> usize {
-    let out = store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap();
-    out.items().len()
+    apikeys::testing::key_items(store).await.len()
 }
 
 /// The scenarios: the answer never comes; it comes too late; it never
@@ -205,7 +199,10 @@ async fn create_whose_answer_is_lost_is_201_with_the_key_and_exactly_one_record(
 
 async fn seeded(direct: &DynamoStore) -> apikeys::KeyRecord {
     let (_, record) = new_record(SAMPLE_SUB);
-    apikeys::CreateKey::create(direct, &record).await.unwrap();
+    let audit = apikeys::Audit::system("test", record.created_at);
+    apikeys::CreateKey::create(direct, &record, &audit, u32::MAX)
+        .await
+        .unwrap();
     record
 }
 

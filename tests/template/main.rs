@@ -268,7 +268,7 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
             "{name}: crate {krate}"
         );
         let target = format!(
-            "build-{name}: lambda-build\n\tcp target/lambda/{krate}/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""
+            "build-{name}: lambda-build\n\tcp $(TARGET_DIR)/lambda/{krate}/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""
         );
         assert!(
             MAKEFILE.contains(&target),

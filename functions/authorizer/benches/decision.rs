@@ -28,6 +28,7 @@ fn measure(rt: &tokio::runtime::Runtime, label: &str, store: &MemoryStore, req: 
         for _ in 0..n {
             let r = rt.block_on(authorizer::authorize(
                 store,
+                &authorizer::Settings::default(),
                 black_box(req),
                 Utc::now(),
                 "bench",
@@ -63,7 +64,12 @@ fn main() {
         "user".to_owned(),
         Utc::now(),
     );
-    rt.block_on(store.create(&record)).unwrap();
+    rt.block_on(store.create(
+        &record,
+        &apikeys::Audit::system("test", chrono::Utc::now()),
+        u32::MAX,
+    ))
+    .unwrap();
     // Logging stays off (no subscriber): this measures the decision itself.
     println!("authorizer warm decision time, in-memory store, 15 samples of 20 000 calls");
     measure(
@@ -77,7 +83,12 @@ fn main() {
     r2.hash = denied.hash();
     r2.id = apikeys::KeyId::generate();
     r2.scopes = ScopeSet::from(Scope::CafeRead);
-    rt.block_on(store.create(&r2)).unwrap();
+    rt.block_on(store.create(
+        &r2,
+        &apikeys::Audit::system("test", chrono::Utc::now()),
+        u32::MAX,
+    ))
+    .unwrap();
     measure(
         &rt,
         "deny (scope missing)",

@@ -17,7 +17,10 @@ pub mod testing;
 
 use std::time::Duration;
 
-use apikeys::{ApiKey, Deadline, KeyFormatError, KeyLookup, LookupKey, StoreError, Timestamp};
+use apikeys::{
+    ApiKey, Deadline, KeyFormatError, KeyHash, KeyLookup, LookupKey, RecordUse, StoreError,
+    Timestamp,
+};
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayCustomAuthorizerResponse,
@@ -102,6 +105,48 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 /// template.yaml) less the margin.
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2700);
 
+/// The authorizer's settings, read once per cold start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// A key's use is recorded at most once per this interval
+    /// (`LAST_USED_INTERVAL_SECONDS`, default 300).
+    pub last_used_interval: chrono::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            last_used_interval: chrono::Duration::seconds(300),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("LAST_USED_INTERVAL_SECONDS must be a whole number of seconds from 1 up")]
+pub struct SettingsError;
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        match std::env::var("LAST_USED_INTERVAL_SECONDS")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            None => Ok(Settings::default()),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(|n| Settings {
+                    last_used_interval: chrono::Duration::seconds(n),
+                })
+                .ok_or(SettingsError),
+        }
+    }
+}
+
+/// The longest a use's recording may add to a call.
+pub const RECORD_USE_BUDGET: Duration = Duration::from_millis(250);
+
 /// When the decision must be taken for an invocation with this context.
 pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
     if context.deadline > 0 {
@@ -113,27 +158,26 @@ pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
 
 /// The Lambda entry point: [`authorize`] at the current time, within the
 /// invocation's deadline.
-pub async fn handle<S: LookupKey>(
+pub async fn handle<S: LookupKey + RecordUse>(
     store: &S,
+    settings: &Settings,
     event: LambdaEvent<Request>,
 ) -> Result<Response, AuthError> {
     let deadline = deadline(&event.context);
     let request_id = event.context.request_id;
     tracing::trace!(request_id, "authorizer invoked");
-    authorize(
-        store,
-        &event.payload,
-        chrono::Utc::now(),
-        &request_id,
-        deadline,
-    )
-    .await
+    let now = chrono::Utc::now();
+    authorize(store, settings, &event.payload, now, &request_id, deadline).await
 }
 
 /// Decides one request at `now`; the store read is given up at `deadline`
-/// (failing closed). Logs one line per decision.
-pub async fn authorize<S: LookupKey>(
+/// (failing closed). Logs one line per decision. A key that authenticated
+/// (Allow or Deny) has its use recorded when the last record is older than
+/// the interval: at most [`RECORD_USE_BUDGET`] more, and a failed record
+/// never changes the decision.
+pub async fn authorize<S: LookupKey + RecordUse>(
     store: &S,
+    settings: &Settings,
     req: &Request,
     now: Timestamp,
     request_id: &str,
@@ -160,7 +204,8 @@ pub async fn authorize<S: LookupKey>(
     };
 
     // 2. The one store read: the lookup item by hash, consistently.
-    let found = match deadline.run(store.lookup(&key.hash())).await {
+    let hash = key.hash();
+    let found = match deadline.run(store.lookup(&hash)).await {
         Ok(found) => found,
         Err(err) => {
             log.store_failure(&err);
@@ -175,6 +220,11 @@ pub async fn authorize<S: LookupKey>(
     }
     if !found.is_usable_at(now) {
         return Err(log.unauthorized(Reason::Expired, Some(&found)));
+    }
+
+    // The key authenticated: record its use when one is due.
+    if found.use_due_at(now, settings.last_used_interval) {
+        record_use(store, &hash, &found, now, settings, deadline).await;
     }
 
     // 3. The route API Gateway matched, and the ARN the policy must name
@@ -195,6 +245,31 @@ pub async fn authorize<S: LookupKey>(
         Ok(log.allow(route, &found, arn))
     } else {
         Ok(log.deny(Reason::MissingScope, &found, arn))
+    }
+}
+
+/// Records a use within [`RECORD_USE_BUDGET`] (and the deadline); any
+/// failure is logged and otherwise ignored.
+async fn record_use<S: RecordUse>(
+    store: &S,
+    hash: &KeyHash,
+    found: &KeyLookup,
+    now: Timestamp,
+    settings: &Settings,
+    deadline: Deadline,
+) {
+    let budget = Deadline::after(RECORD_USE_BUDGET.min(deadline.remaining()));
+    let recorded = budget
+        .run(store.record_use(hash, found, now, settings.last_used_interval))
+        .await;
+    match recorded {
+        Ok(true) => tracing::debug!(key_id = found.key_id.as_str(), "use recorded"),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(
+            key_id = found.key_id.as_str(),
+            error = %apikeys::error_chain(&err),
+            "could not record the key's use; the decision stands"
+        ),
     }
 }
 

@@ -25,6 +25,7 @@ pub async fn create<S: CreateKey>(
     now: Timestamp,
 ) -> Result<Reply, ApiError> {
     let caller = caller(req, config)?;
+    let audit = keys_api::audit(&caller, req, now);
     let body = input::json_object(req)?;
     input::reject_unknown(&body, &["name", "scopes", "expiresAt"])?;
     let name = input::name(input::required(&body, "name")?)?;
@@ -41,7 +42,7 @@ pub async fn create<S: CreateKey>(
         caller.user,
         now,
     );
-    store.create(&record).await?;
+    store.create(&record, &audit, config.max_keys).await?;
     Ok(
         Reply::json(StatusCode::CREATED, view::created(&record, &key))
             .header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
@@ -243,7 +244,12 @@ mod tests {
     /// A store that is down.
     struct Down;
     impl CreateKey for Down {
-        async fn create(&self, _: &KeyRecord) -> Result<(), StoreError> {
+        async fn create(
+            &self,
+            _: &KeyRecord,
+            _: &apikeys::Audit,
+            _: u32,
+        ) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("connection refused".into()))
         }
     }

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: DeleteKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
     let outcome = keys_api::deadline(&req)
-        .run(delete(store, config, &req))
+        .run(delete(store, config, &req, keys_api::now()))
         .await;
     keys_api::finish(config, &req, "delete-key", outcome)
 }
@@ -17,10 +17,12 @@ pub async fn delete<S: DeleteKey>(
     store: &S,
     config: &ApiConfig,
     req: &Request,
+    now: apikeys::Timestamp,
 ) -> Result<Reply, ApiError> {
     let caller = caller(req, config)?;
     let id = key_id(req)?;
-    store.delete(&caller.account, &id).await?;
+    let audit = keys_api::audit(&caller, req, now);
+    store.delete(&caller.account, &id, &audit).await?;
     Ok(Reply::no_content())
 }
 

@@ -37,8 +37,9 @@ pub async fn update<S: UpdateKey>(
     if changes.is_empty() {
         return Err(ApiError::EmptyUpdate);
     }
+    let audit = keys_api::audit(&caller, req, now);
     let record = store
-        .update(&caller.account, &id, &changes, expected, now)
+        .update(&caller.account, &id, &changes, expected, &audit)
         .await?;
     Ok(Reply::json(StatusCode::OK, view::record(&record)).header(ETAG, etag(record.version)))
 }

@@ -250,6 +250,7 @@ impl<S: KeyStore> LocalApi<S> {
         let deadline = apikeys::Deadline::after(authorizer::DEFAULT_BUDGET);
         let decision = authorizer::authorize(
             &self.store,
+            &authorizer::Settings::default(),
             &event,
             chrono::Utc::now(),
             request_id,

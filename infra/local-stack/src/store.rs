@@ -7,8 +7,9 @@ use std::future::Future;
 
 use apikeys::dynamo::DynamoStore;
 use apikeys::{
-    AccountId, CreateKey, DeleteKey, GetKey, KeyChanges, KeyHash, KeyId, KeyLookup, KeyRecord,
-    ListKeys, LookupKey, Page, StoreError, Timestamp, UpdateKey,
+    AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, GetKey, KeyChanges, KeyHash, KeyId,
+    KeyLookup, KeyRecord, ListEvents, ListKeys, LookupKey, Page, RecordUse, RollKey, StoreError,
+    Timestamp, UpdateKey,
 };
 
 /// A [`DynamoStore`] that recreates its missing table.
@@ -43,9 +44,27 @@ impl LookupKey for RecreatingStore {
     }
 }
 
+impl RecordUse for RecreatingStore {
+    async fn record_use(
+        &self,
+        hash: &KeyHash,
+        lookup: &KeyLookup,
+        now: Timestamp,
+        interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        self.again(|| self.0.record_use(hash, lookup, now, interval))
+            .await
+    }
+}
+
 impl CreateKey for RecreatingStore {
-    async fn create(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        self.again(|| self.0.create(record)).await
+    async fn create(
+        &self,
+        record: &KeyRecord,
+        audit: &Audit,
+        max_keys: u32,
+    ) -> Result<(), StoreError> {
+        self.again(|| self.0.create(record, audit, max_keys)).await
     }
 }
 
@@ -73,15 +92,52 @@ impl UpdateKey for RecreatingStore {
         id: &KeyId,
         changes: &KeyChanges,
         expected_version: Option<u64>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
-        self.again(|| self.0.update(account, id, changes, expected_version, now))
+        self.again(|| self.0.update(account, id, changes, expected_version, audit))
             .await
     }
 }
 
+impl RollKey for RecreatingStore {
+    async fn roll(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        key: &ApiKey,
+        grace: chrono::Duration,
+        expected_version: Option<u64>,
+        audit: &Audit,
+    ) -> Result<KeyRecord, StoreError> {
+        self.again(|| {
+            self.0
+                .roll(account, id, key, grace, expected_version, audit)
+        })
+        .await
+    }
+}
+
 impl DeleteKey for RecreatingStore {
-    async fn delete(&self, account: &AccountId, id: &KeyId) -> Result<(), StoreError> {
-        self.again(|| self.0.delete(account, id)).await
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        self.again(|| self.0.delete(account, id, audit)).await
+    }
+}
+
+impl ListEvents for RecreatingStore {
+    async fn events(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        limit: u16,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> Result<EventPage, StoreError> {
+        self.again(|| self.0.events(account, id, limit, token, now))
+            .await
     }
 }

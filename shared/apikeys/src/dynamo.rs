@@ -17,13 +17,17 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use rand::Rng;
 use scopes::ScopeSet;
 
-use crate::material::KeyHash;
+use crate::audit::{
+    Audit, DELETED_EVENTS_KEPT, EventAction, EventId, EventPage, FieldValue, KeyEvent,
+};
+use crate::material::{ApiKey, KeyHash};
 use crate::model::{
-    AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, Timestamp, format_timestamp,
-    parse_timestamp,
+    AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, PreviousSecret, Timestamp,
+    format_timestamp, parse_timestamp,
 };
 use crate::store::{
-    CreateKey, DeleteKey, GetKey, ListKeys, LookupKey, MAX_PAGE, StoreError, UpdateKey, token,
+    CreateKey, DeleteKey, GetKey, ListEvents, ListKeys, LookupKey, MAX_PAGE, RecordUse, RollKey,
+    StoreError, UpdateKey, token,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -238,7 +242,11 @@ impl DynamoStore {
             let codes = cancellation_codes(&err);
             let has = |code: &str| codes.iter().any(|c| c == code);
             if has("ConditionalCheckFailed") {
-                return Ok(TxOutcome::ConditionFailed);
+                let failed = codes
+                    .iter()
+                    .map(|c| c == "ConditionalCheckFailed")
+                    .collect();
+                return Ok(TxOutcome::ConditionFailed(failed));
             }
             if has("ThrottlingError") || has("ProvisionedThroughputExceeded") {
                 return Err(StoreError::Throttled(Box::new(err)));
@@ -259,8 +267,12 @@ impl DynamoStore {
 
 enum TxOutcome {
     Done,
-    /// A condition of one of the items failed.
-    ConditionFailed,
+    /// A condition failed: for each item, in order, whether it was its own.
+    ConditionFailed(Vec<bool>),
+}
+
+fn failed_at(failed: &[bool], i: usize) -> bool {
+    failed.get(i).copied().unwrap_or(false)
 }
 
 fn cancellation_codes<R>(err: &SdkError<TransactWriteItemsError, R>) -> Vec<String> {
@@ -310,6 +322,117 @@ fn record_pk(account: &AccountId) -> String {
 
 fn record_sk(id: &KeyId) -> String {
     format!("KEY#{id}")
+}
+
+/// A key's events: `EVENT#<key id>#<event id>` in the account's partition,
+/// so they sort by time within the key, after every `KEY#` item.
+fn event_sk_prefix(id: &KeyId) -> String {
+    format!("EVENT#{id}#")
+}
+
+/// A deleted key's tombstone: its events stay readable while it lives.
+fn gone_sk(id: &KeyId) -> String {
+    format!("GONE#{id}")
+}
+
+/// The account's key count, which the key limit is checked against.
+const COUNT_SK: &str = "COUNT";
+
+fn ttl_value(t: Timestamp) -> AttributeValue {
+    AttributeValue::N(t.timestamp().to_string())
+}
+
+fn millis(t: Timestamp) -> AttributeValue {
+    AttributeValue::N(t.timestamp_millis().to_string())
+}
+
+fn field_value(v: &FieldValue) -> AttributeValue {
+    match v {
+        FieldValue::Text(t) => s(t),
+        FieldValue::Bool(b) => AttributeValue::Bool(*b),
+        FieldValue::Number(n) => AttributeValue::N(n.to_string()),
+        FieldValue::Scopes(sc) => scopes_value(*sc),
+        FieldValue::Time(Some(t)) => s(format_timestamp(t)),
+        FieldValue::Time(None) => AttributeValue::Null(true),
+    }
+}
+
+fn event_item(account: &AccountId, e: &KeyEvent, ttl: Option<Timestamp>) -> Item {
+    let changes = e
+        .changes
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), field_value(v)))
+        .collect();
+    let mut item = Item::from([
+        ("pk".to_owned(), s(record_pk(account))),
+        (
+            "sk".to_owned(),
+            s(format!("{}{}", event_sk_prefix(&e.key_id), e.id.as_str())),
+        ),
+        ("schemaVersion".to_owned(), schema_version()),
+        ("keyId".to_owned(), s(e.key_id.as_str())),
+        ("eventId".to_owned(), s(e.id.as_str())),
+        ("time".to_owned(), s(format_timestamp(&e.time))),
+        ("action".to_owned(), s(e.action.as_str())),
+        ("actor".to_owned(), s(&e.actor)),
+        ("requestId".to_owned(), s(&e.request_id)),
+        ("changes".to_owned(), AttributeValue::M(changes)),
+    ]);
+    if let Some(t) = ttl {
+        item.insert("ttl".to_owned(), ttl_value(t));
+    }
+    item
+}
+
+fn event_from_item(item: &Item) -> Result<KeyEvent, StoreError> {
+    let key_id = get_key_id(item)?;
+    let id = EventId::parse(get_s(item, "eventId")?).ok_or_else(|| corrupt("eventId"))?;
+    let action = EventAction::parse(get_s(item, "action")?).ok_or_else(|| corrupt("action"))?;
+    let changes = item
+        .get("changes")
+        .and_then(|v| v.as_m().ok())
+        .map(|m| {
+            // A fixed order, whatever the map's: the fields events carry.
+            const FIELDS: [&str; 6] = [
+                "name",
+                "scopes",
+                "active",
+                "expiresAt",
+                "prefix",
+                "gracePeriodSeconds",
+            ];
+            FIELDS
+                .iter()
+                .filter_map(|f| {
+                    let v = m.get(*f)?;
+                    let value = match (*f, v) {
+                        ("scopes", AttributeValue::L(_)) => FieldValue::Scopes(get_scopes(
+                            &Item::from([("scopes".to_owned(), v.clone())]),
+                            &key_id,
+                        )),
+                        ("expiresAt", AttributeValue::S(t)) => {
+                            FieldValue::Time(Some(parse_timestamp(t)?))
+                        }
+                        ("expiresAt", AttributeValue::Null(_)) => FieldValue::Time(None),
+                        (_, AttributeValue::S(t)) => FieldValue::Text(t.clone()),
+                        (_, AttributeValue::Bool(b)) => FieldValue::Bool(*b),
+                        (_, AttributeValue::N(n)) => FieldValue::Number(n.parse().ok()?),
+                        _ => return None,
+                    };
+                    Some((*f, value))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(KeyEvent {
+        id,
+        key_id,
+        action,
+        actor: get_s(item, "actor")?.to_owned(),
+        request_id: get_s(item, "requestId")?.to_owned(),
+        time: get_time(item, "time")?,
+        changes,
+    })
 }
 
 fn scopes_value(scopes: ScopeSet) -> AttributeValue {
@@ -364,6 +487,13 @@ fn record_item(record: &KeyRecord) -> Item {
     ]);
     if let Some(t) = &record.expires_at {
         item.insert("expiresAt".to_owned(), s(format_timestamp(t)));
+    }
+    if let Some(t) = record.last_used_at {
+        item.insert("lastUsedAt".to_owned(), millis(t));
+    }
+    if let Some(p) = &record.previous {
+        item.insert("previousKeyHash".to_owned(), s(p.hash.to_hex()));
+        item.insert("previousUntil".to_owned(), s(format_timestamp(&p.until)));
     }
     item
 }
@@ -448,6 +578,18 @@ fn get_n(item: &Item, field: &str) -> Result<u64, StoreError> {
         .ok_or_else(|| corrupt(field))
 }
 
+fn get_opt_millis(item: &Item, field: &str) -> Result<Option<Timestamp>, StoreError> {
+    item.contains_key(field)
+        .then(|| {
+            let ms = get_n(item, field)?;
+            i64::try_from(ms)
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .ok_or_else(|| corrupt(field))
+        })
+        .transpose()
+}
+
 fn lookup_from_item(item: &Item) -> Result<KeyLookup, StoreError> {
     let key_id = get_key_id(item)?;
     Ok(KeyLookup {
@@ -455,8 +597,21 @@ fn lookup_from_item(item: &Item) -> Result<KeyLookup, StoreError> {
         scopes: get_scopes(item, &key_id),
         active: get_bool(item, "active")?,
         expires_at: get_opt_time(item, "expiresAt")?,
+        grace_until: get_opt_time(item, "graceUntil")?,
+        last_used_at: get_opt_millis(item, "lastUsedAt")?,
         key_id,
     })
+}
+
+fn get_previous(item: &Item) -> Result<Option<PreviousSecret>, StoreError> {
+    match item.get("previousKeyHash") {
+        None => Ok(None),
+        Some(_) => Ok(Some(PreviousSecret {
+            hash: KeyHash::from_hex(get_s(item, "previousKeyHash")?)
+                .ok_or_else(|| corrupt("previousKeyHash"))?,
+            until: get_time(item, "previousUntil")?,
+        })),
+    }
 }
 
 fn record_from_item(item: &Item) -> Result<KeyRecord, StoreError> {
@@ -473,6 +628,8 @@ fn record_from_item(item: &Item) -> Result<KeyRecord, StoreError> {
         created_by: get_s(item, "createdBy")?.to_owned(),
         hash: get_hash(item)?,
         version: get_n(item, "version")?,
+        last_used_at: get_opt_millis(item, "lastUsedAt")?,
+        previous: get_previous(item)?,
         id,
     })
 }
@@ -499,22 +656,104 @@ impl LookupKey for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build(),
+        )
+        .map(|p| TransactWriteItem::builder().put(p).build())
+    }
+
+    fn delete_item(
+        &self,
+        pk: String,
+        sk: String,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build(),
+        )
+        .map(|d| TransactWriteItem::builder().delete(d).build())
+    }
+
+    fn update_item(
+        &self,
+        pk: String,
+        sk: String,
+        expression: String,
+        condition: Option<String>,
+        names: HashMap<String, String>,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        build(
+            Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression(expression)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .build(),
+        )
+        .map(|u| TransactWriteItem::builder().update(u).build())
+    }
+
+    /// The account's key count, by `delta`; with `max`, only while below it.
+    fn count_item(
+        &self,
+        account: &AccountId,
+        delta: i64,
+        max: Option<u32>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut values = Item::from([(":delta".to_owned(), AttributeValue::N(delta.to_string()))]);
+        let condition = max.map(|m| {
+            values.insert(":max".to_owned(), AttributeValue::N(m.to_string()));
+            "attribute_not_exists(#keys) OR #keys < :max".to_owned()
+        });
+        self.update_item(
+            record_pk(account),
+            COUNT_SK.to_owned(),
+            "ADD #keys :delta".to_owned(),
+            condition,
+            HashMap::from([("#keys".to_owned(), "keys".to_owned())]),
+            values,
+        )
+    }
+}
+
 impl CreateKey for DynamoStore {
-    async fn create(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        let put = |item: Item| {
-            build(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            )
-            .map(|p| TransactWriteItem::builder().put(p).build())
-        };
-        let items = vec![put(record_item(record))?, put(lookup_item(record))?];
+    async fn create(
+        &self,
+        record: &KeyRecord,
+        audit: &Audit,
+        max_keys: u32,
+    ) -> Result<(), StoreError> {
+        let fresh = Some("attribute_not_exists(pk)");
+        let items = vec![
+            self.put(record_item(record), fresh)?,
+            self.put(lookup_item(record), fresh)?,
+            self.count_item(&record.account_id, 1, Some(max_keys))?,
+            self.put(
+                event_item(&record.account_id, &KeyEvent::created(record, audit), None),
+                None,
+            )?,
+        ];
         match self.transact(items).await? {
             TxOutcome::Done => Ok(()),
-            TxOutcome::ConditionFailed => Err(StoreError::AlreadyExists),
+            TxOutcome::ConditionFailed(f) if !failed_at(&f, 0) && !failed_at(&f, 1) => {
+                Err(StoreError::KeyLimitReached)
+            }
+            TxOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
         }
     }
 }
@@ -583,6 +822,34 @@ impl ListKeys for DynamoStore {
     }
 }
 
+/// SET expressions, names and values for the state a key's items share.
+struct SharedSets {
+    sets: Vec<&'static str>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+fn shared_sets(changes: &KeyChanges) -> SharedSets {
+    let mut out = SharedSets {
+        sets: Vec::new(),
+        names: HashMap::new(),
+        values: Item::new(),
+    };
+    if let Some(scopes) = changes.scopes {
+        out.sets.push("#scopes = :scopes");
+        out.names.insert("#scopes".to_owned(), "scopes".to_owned());
+        out.values
+            .insert(":scopes".to_owned(), scopes_value(scopes));
+    }
+    if let Some(active) = changes.active {
+        out.sets.push("#active = :active");
+        out.names.insert("#active".to_owned(), "active".to_owned());
+        out.values
+            .insert(":active".to_owned(), AttributeValue::Bool(active));
+    }
+    out
+}
+
 impl UpdateKey for DynamoStore {
     async fn update(
         &self,
@@ -590,93 +857,186 @@ impl UpdateKey for DynamoStore {
         id: &KeyId,
         changes: &KeyChanges,
         expected_version: Option<u64>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
-        // The hash never changes: read it to reach the lookup item. A record
-        // that cannot be decoded is refused here, before anything is written.
-        let hash = self.get_record(account, id).await?.hash;
+        // The hashes never change here: read them to reach the lookup items.
+        // A record that cannot be decoded is refused here, before anything
+        // is written.
+        let current = self.get_record(account, id).await?;
+        let now = audit.at;
 
+        let shared = shared_sets(changes);
         let mut sets = vec!["#updatedAt = :updatedAt"];
-        let mut names = HashMap::from([
-            ("#updatedAt".to_owned(), "updatedAt".to_owned()),
-            ("#version".to_owned(), "version".to_owned()),
-        ]);
-        let mut values = Item::from([
-            (":updatedAt".to_owned(), s(format_timestamp(&now))),
-            (":one".to_owned(), AttributeValue::N("1".to_owned())),
-        ]);
-        let mut lookup_sets = Vec::new();
-        let mut lookup_names = HashMap::new();
-        let mut lookup_values = Item::new();
+        sets.extend(shared.sets.iter().copied());
+        let mut names = shared.names.clone();
+        names.insert("#updatedAt".to_owned(), "updatedAt".to_owned());
+        names.insert("#version".to_owned(), "version".to_owned());
+        let mut values = shared.values.clone();
+        values.insert(":updatedAt".to_owned(), s(format_timestamp(&now)));
+        values.insert(":one".to_owned(), AttributeValue::N("1".to_owned()));
         if let Some(name) = &changes.name {
             sets.push("#name = :name");
             names.insert("#name".to_owned(), "name".to_owned());
             values.insert(":name".to_owned(), s(name.as_str()));
-        }
-        if let Some(scopes) = changes.scopes {
-            sets.push("#scopes = :scopes");
-            lookup_sets.push("#scopes = :scopes");
-            for n in [&mut names, &mut lookup_names] {
-                n.insert("#scopes".to_owned(), "scopes".to_owned());
-            }
-            for v in [&mut values, &mut lookup_values] {
-                v.insert(":scopes".to_owned(), scopes_value(scopes));
-            }
-        }
-        if let Some(active) = changes.active {
-            sets.push("#active = :active");
-            lookup_sets.push("#active = :active");
-            for n in [&mut names, &mut lookup_names] {
-                n.insert("#active".to_owned(), "active".to_owned());
-            }
-            for v in [&mut values, &mut lookup_values] {
-                v.insert(":active".to_owned(), AttributeValue::Bool(active));
-            }
         }
         let mut condition = "attribute_exists(pk)".to_owned();
         if let Some(v) = expected_version {
             condition.push_str(" AND #version = :expected");
             values.insert(":expected".to_owned(), AttributeValue::N(v.to_string()));
         }
-
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .update(build(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(record_pk(account)))
-                        .key("sk", s(record_sk(id)))
-                        .update_expression(format!("SET {} ADD #version :one", sets.join(", ")))
-                        .condition_expression(condition)
-                        .set_expression_attribute_names(Some(names))
-                        .set_expression_attribute_values(Some(values))
-                        .build(),
-                )?)
-                .build(),
-        ];
-        if !lookup_sets.is_empty() {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(build(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .key("pk", s(lookup_pk(&hash)))
-                            .key("sk", s(LOOKUP_SK))
-                            .update_expression(format!("SET {}", lookup_sets.join(", ")))
-                            .condition_expression("attribute_exists(pk)")
-                            .set_expression_attribute_names(Some(lookup_names))
-                            .set_expression_attribute_values(Some(lookup_values))
-                            .build(),
-                    )?)
-                    .build(),
+        // A previous secret past its grace period goes now.
+        let expired_previous = current.previous.filter(|p| !p.is_live_at(now));
+        let remove = if expired_previous.is_some() {
+            " REMOVE previousKeyHash, previousUntil"
+        } else {
+            ""
+        };
+        let mut items = vec![self.update_item(
+            record_pk(account),
+            record_sk(id),
+            format!("SET {}{remove} ADD #version :one", sets.join(", ")),
+            Some(condition),
+            names,
+            values,
+        )?];
+        if !shared.sets.is_empty() {
+            let mut hashes = vec![current.hash];
+            hashes.extend(
+                current
+                    .previous
+                    .filter(|p| p.is_live_at(now))
+                    .map(|p| p.hash),
             );
+            for hash in hashes {
+                items.push(self.update_item(
+                    lookup_pk(&hash),
+                    LOOKUP_SK.to_owned(),
+                    format!("SET {}", shared.sets.join(", ")),
+                    Some("attribute_exists(pk)".to_owned()),
+                    shared.names.clone(),
+                    shared.values.clone(),
+                )?);
+            }
         }
+        if let Some(p) = expired_previous {
+            items.push(self.delete_item(lookup_pk(&p.hash), LOOKUP_SK.to_owned(), None)?);
+        }
+        let event = KeyEvent::updated(id, changes, audit);
+        items.push(self.put(event_item(account, &event, None), None)?);
         match self.transact(items).await? {
             TxOutcome::Done => self.get_record(account, id).await,
-            TxOutcome::ConditionFailed => Err(self
+            TxOutcome::ConditionFailed(_) => Err(self
                 .why_condition_failed(account, id, expected_version)
                 .await),
         }
+    }
+}
+
+/// How often a roll without `If-Match` reads again when a concurrent roll
+/// changed the key's secret between its read and its write.
+const ROLL_ATTEMPTS: u32 = 3;
+
+impl RollKey for DynamoStore {
+    async fn roll(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        key: &ApiKey,
+        grace: chrono::Duration,
+        expected_version: Option<u64>,
+        audit: &Audit,
+    ) -> Result<KeyRecord, StoreError> {
+        let now = audit.at;
+        let new_hash = key.hash();
+        let prefix = key.display_prefix();
+        let seconds = u64::try_from(grace.num_seconds()).unwrap_or(0);
+        for _ in 0..ROLL_ATTEMPTS {
+            let current = self.get_record(account, id).await?;
+            let mut next = current.clone();
+            next.hash = new_hash;
+            next.prefix = prefix.clone();
+            let live = grace > chrono::Duration::zero();
+            let until = now + grace;
+
+            let mut sets = vec!["keyHash = :new", "prefix = :prefix", "updatedAt = :now"];
+            let mut values = Item::from([
+                (":new".to_owned(), s(new_hash.to_hex())),
+                (":old".to_owned(), s(current.hash.to_hex())),
+                (":prefix".to_owned(), s(&prefix)),
+                (":now".to_owned(), s(format_timestamp(&now))),
+                (":one".to_owned(), AttributeValue::N("1".to_owned())),
+            ]);
+            let remove = if live {
+                sets.push("previousKeyHash = :old");
+                sets.push("previousUntil = :until");
+                values.insert(":until".to_owned(), s(format_timestamp(&until)));
+                ""
+            } else {
+                " REMOVE previousKeyHash, previousUntil"
+            };
+            let mut condition = "attribute_exists(pk) AND keyHash = :old".to_owned();
+            if let Some(v) = expected_version {
+                condition.push_str(" AND #version = :expected");
+                values.insert(":expected".to_owned(), AttributeValue::N(v.to_string()));
+            }
+            let mut items = vec![
+                self.put(lookup_item(&next), Some("attribute_not_exists(pk)"))?,
+                self.update_item(
+                    record_pk(account),
+                    record_sk(id),
+                    format!("SET {}{remove} ADD #version :one", sets.join(", ")),
+                    Some(condition),
+                    HashMap::from([("#version".to_owned(), "version".to_owned())]),
+                    values,
+                )?,
+            ];
+            if live {
+                items.push(self.update_item(
+                    lookup_pk(&current.hash),
+                    LOOKUP_SK.to_owned(),
+                    "SET graceUntil = :until, #ttl = :ttl".to_owned(),
+                    Some("attribute_exists(pk)".to_owned()),
+                    HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]),
+                    Item::from([
+                        (":until".to_owned(), s(format_timestamp(&until))),
+                        (":ttl".to_owned(), ttl_value(until)),
+                    ]),
+                )?);
+            } else {
+                items.push(self.delete_item(
+                    lookup_pk(&current.hash),
+                    LOOKUP_SK.to_owned(),
+                    None,
+                )?);
+            }
+            // An earlier grace period ends now: at most two live secrets.
+            if let Some(earlier) = current.previous {
+                items.push(self.delete_item(
+                    lookup_pk(&earlier.hash),
+                    LOOKUP_SK.to_owned(),
+                    None,
+                )?);
+            }
+            let event = KeyEvent::rolled(id, &prefix, seconds, audit);
+            items.push(self.put(event_item(account, &event, None), None)?);
+            match self.transact(items).await? {
+                TxOutcome::Done => return self.get_record(account, id).await,
+                TxOutcome::ConditionFailed(f) if failed_at(&f, 0) => {
+                    return Err(StoreError::AlreadyExists);
+                }
+                TxOutcome::ConditionFailed(_) => {
+                    match (expected_version, self.get_record_item(account, id).await) {
+                        (_, Err(e)) => return Err(e),
+                        (Some(v), Ok(item)) if get_n(&item, "version")? != v => {
+                            return Err(StoreError::VersionConflict);
+                        }
+                        // Another roll changed the secret since our read: read again.
+                        _ => continue,
+                    }
+                }
+            }
+        }
+        Err(StoreError::VersionConflict)
     }
 }
 
@@ -696,36 +1056,266 @@ impl DynamoStore {
             (None, Ok(_)) => StoreError::NotFound,
         }
     }
+
+    /// Best effort, after a delete: marks the key's earlier events for
+    /// DynamoDB's TTL, so they go when the tombstone does. Reads never
+    /// depend on it (the tombstone decides what is readable), so a failure
+    /// is only logged.
+    async fn expire_events(&self, account: &AccountId, id: &KeyId, at: Timestamp) {
+        let work = async {
+            let mut start = None;
+            let mut marked = 0usize;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                    .filter_expression("attribute_not_exists(#ttl)")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":pk", s(record_pk(account)))
+                    .expression_attribute_values(":sk", s(event_sk_prefix(id)))
+                    .projection_expression("pk, sk")
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in out.items() {
+                    let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) else {
+                        continue;
+                    };
+                    self.client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key("pk", pk.clone())
+                        .key("sk", sk.clone())
+                        .update_expression("SET #ttl = :ttl")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_names("#ttl", "ttl")
+                        .expression_attribute_values(":ttl", ttl_value(at + DELETED_EVENTS_KEPT))
+                        .send()
+                        .await
+                        .map_err(store_error)?;
+                    marked += 1;
+                }
+                match out.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => return Ok::<usize, StoreError>(marked),
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_millis(800), work).await {
+            Ok(Ok(n)) => tracing::debug!(
+                key_id = id.as_str(),
+                marked = n,
+                "deleted key's events marked for expiry"
+            ),
+            Ok(Err(err)) => {
+                tracing::warn!(key_id = id.as_str(), error = %err, "could not mark a deleted key's events for expiry")
+            }
+            Err(_) => tracing::warn!(
+                key_id = id.as_str(),
+                "marking a deleted key's events for expiry ran out of time"
+            ),
+        }
+    }
 }
 
 impl DeleteKey for DynamoStore {
-    async fn delete(&self, account: &AccountId, id: &KeyId) -> Result<(), StoreError> {
-        // Only the hash is needed (to reach the lookup item), so a record
-        // that no longer decodes in full can still be deleted.
-        let hash = get_hash(&self.get_record_item(account, id).await?)?;
-        let delete = |pk: String, sk: String, condition: Option<&str>| {
-            build(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
-                    .set_condition_expression(condition.map(str::to_owned))
-                    .build(),
-            )
-            .map(|d| TransactWriteItem::builder().delete(d).build())
-        };
-        // The record must still be there; the lookup item goes with it unconditionally.
-        let items = vec![
-            delete(
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        // Only the hashes are needed (to reach the lookup items), so a
+        // record that no longer decodes in full can still be deleted.
+        let current = self.get_record_item(account, id).await?;
+        let hash = get_hash(&current)?;
+        let previous = get_previous(&current).ok().flatten();
+        let kept_until = audit.at + DELETED_EVENTS_KEPT;
+        // The record must still be there; the rest goes with it.
+        let mut items = vec![
+            self.delete_item(
                 record_pk(account),
                 record_sk(id),
                 Some("attribute_exists(pk)"),
             )?,
-            delete(lookup_pk(&hash), LOOKUP_SK.to_owned(), None)?,
+            self.delete_item(lookup_pk(&hash), LOOKUP_SK.to_owned(), None)?,
         ];
+        if let Some(p) = previous {
+            items.push(self.delete_item(lookup_pk(&p.hash), LOOKUP_SK.to_owned(), None)?);
+        }
+        items.push(self.count_item(account, -1, None)?);
+        items.push(self.put(
+            Item::from([
+                ("pk".to_owned(), s(record_pk(account))),
+                ("sk".to_owned(), s(gone_sk(id))),
+                ("schemaVersion".to_owned(), schema_version()),
+                ("keyId".to_owned(), s(id.as_str())),
+                ("deletedAt".to_owned(), s(format_timestamp(&audit.at))),
+                ("ttl".to_owned(), ttl_value(kept_until)),
+            ]),
+            None,
+        )?);
+        let event = KeyEvent::deleted(id, audit);
+        items.push(self.put(event_item(account, &event, Some(kept_until)), None)?);
         match self.transact(items).await? {
-            TxOutcome::Done => Ok(()),
-            TxOutcome::ConditionFailed => Err(StoreError::NotFound),
+            TxOutcome::Done => {
+                self.expire_events(account, id, audit.at).await;
+                Ok(())
+            }
+            TxOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
+        }
+    }
+}
+
+impl ListEvents for DynamoStore {
+    async fn events(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        limit: u16,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> Result<EventPage, StoreError> {
+        let before = token
+            .map(|t| token::decode_event(account, id, t))
+            .transpose()?;
+        // Readable: a key of this account, or one it deleted not too long ago.
+        let visible = match self.get_record_item(account, id).await {
+            Ok(_) => true,
+            Err(StoreError::NotFound) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(record_pk(account)))
+                    .key("sk", s(gone_sk(id)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                out.item()
+                    .and_then(|i| get_time(i, "deletedAt").ok())
+                    .is_some_and(|at| now < at + DELETED_EVENTS_KEPT)
+            }
+            Err(e) => return Err(e),
+        };
+        if !visible {
+            return Err(StoreError::NotFound);
+        }
+        let limit = usize::from(limit.clamp(1, MAX_PAGE));
+        let prefix = event_sk_prefix(id);
+        let upper = match &before {
+            Some(b) => format!("{prefix}{}", b.as_str()),
+            None => format!("{prefix}~"),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(record_pk(account)))
+            .expression_attribute_values(":lo", s(&prefix))
+            .expression_attribute_values(":hi", s(upper))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit + 2).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(store_error)?;
+        let mut raw: Vec<&Item> = out
+            .items()
+            .iter()
+            .filter(|item| {
+                let eid = item.get("eventId").and_then(|v| v.as_s().ok());
+                before
+                    .as_ref()
+                    .is_none_or(|b| eid.map(String::as_str) != Some(b.as_str()))
+            })
+            .collect();
+        let next_token = if raw.len() > limit {
+            raw.truncate(limit);
+            raw.last()
+                .and_then(|item| EventId::parse(item.get("eventId")?.as_s().ok()?))
+                .map(|last| token::encode_event(account, id, &last))
+        } else {
+            None
+        };
+        let items = raw
+            .into_iter()
+            .filter_map(|item| match event_from_item(item) {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    tracing::error!(key_id = id.as_str(), error = %err, "skipping a stored event that cannot be decoded");
+                    None
+                }
+            })
+            .collect();
+        Ok(EventPage { items, next_token })
+    }
+}
+
+impl RecordUse for DynamoStore {
+    async fn record_use(
+        &self,
+        hash: &KeyHash,
+        lookup: &KeyLookup,
+        now: Timestamp,
+        interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let now_ms = now.timestamp_millis();
+        let threshold = now_ms - interval.num_milliseconds();
+        // The lookup item claims the interval: one call in it records.
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(lookup_pk(hash)))
+            .key("sk", s(LOOKUP_SK))
+            .update_expression("SET lastUsedAt = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt <= :threshold)",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":threshold", AttributeValue::N(threshold.to_string()))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(false);
+            }
+            Err(err) => return Err(store_error(err)),
+        }
+        let recorded = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(record_pk(&lookup.account_id)))
+            .key("sk", s(record_sk(&lookup.key_id)))
+            .update_expression("SET lastUsedAt = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :now)",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .send()
+            .await;
+        match recorded {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(true)
+            }
+            Err(err) => Err(store_error(err)),
         }
     }
 }

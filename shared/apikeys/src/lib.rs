@@ -7,9 +7,11 @@
 //! - [`store`]: one trait per store capability, the in-memory store.
 //! - [`dynamo`]: the DynamoDB store (two items per key, one table).
 //! - [`table`]: the table's key schema and its creation.
+//! - [`audit`]: the events every change writes with it.
 //!
 //! Logging set-up and the Lambda wiring live in `lambda-support`.
 
+pub mod audit;
 pub mod dynamo;
 pub mod material;
 pub mod model;
@@ -18,11 +20,14 @@ pub mod table;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use audit::{Audit, EventAction, EventId, EventPage, FieldValue, KeyEvent};
 pub use material::{ApiKey, KeyFormatError, KeyHash};
-pub use model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, Timestamp};
+pub use model::{
+    AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, PreviousSecret, Timestamp,
+};
 pub use store::{
-    CreateKey, Deadline, DeleteKey, GetKey, KeyStore, ListKeys, LookupKey, MemoryStore, StoreError,
-    UpdateKey,
+    CreateKey, Deadline, DeleteKey, GetKey, KeyStore, ListEvents, ListKeys, LookupKey, MemoryStore,
+    RecordUse, RollKey, StoreError, UpdateKey,
 };
 
 /// An error and all its sources on one line, for logs (SDK errors keep their

@@ -139,8 +139,28 @@ pub struct KeyRecord {
     pub updated_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub created_by: String,
+    /// The hash of the key's current secret.
     pub hash: KeyHash,
     pub version: u64,
+    /// When the key last authenticated a call (recorded at most once per
+    /// interval by the authorizer), if ever.
+    pub last_used_at: Option<Timestamp>,
+    /// The secret a roll replaced, while its grace period may still be running.
+    pub previous: Option<PreviousSecret>,
+}
+
+/// A rolled-over secret that keeps authenticating until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub hash: KeyHash,
+    pub until: Timestamp,
+}
+
+impl PreviousSecret {
+    /// Still authenticating at `now`.
+    pub fn is_live_at(&self, now: Timestamp) -> bool {
+        now < self.until
+    }
 }
 
 impl KeyRecord {
@@ -167,6 +187,8 @@ impl KeyRecord {
             created_by,
             hash: key.hash(),
             version: 1,
+            last_used_at: None,
+            previous: None,
         }
     }
 
@@ -175,7 +197,7 @@ impl KeyRecord {
         material::masked(&self.prefix)
     }
 
-    /// The lookup item the authorizer reads for this record.
+    /// The lookup item the authorizer reads for this record's current secret.
     pub fn lookup(&self) -> KeyLookup {
         KeyLookup {
             account_id: self.account_id.clone(),
@@ -183,6 +205,8 @@ impl KeyRecord {
             scopes: self.scopes,
             active: self.active,
             expires_at: self.expires_at,
+            grace_until: None,
+            last_used_at: None,
         }
     }
 }
@@ -195,12 +219,29 @@ pub struct KeyLookup {
     pub scopes: ScopeSet,
     pub active: bool,
     pub expires_at: Option<Timestamp>,
+    /// For a secret a roll replaced: when its grace period ends.
+    pub grace_until: Option<Timestamp>,
+    /// When this secret's use was last recorded.
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl KeyLookup {
-    /// Active and not expired at `now` (a key expiring exactly now is expired).
+    /// Active, not expired and not past its grace period at `now` (a key
+    /// expiring exactly now is expired). Decisions never wait for DynamoDB's
+    /// TTL to remove an expired secret: the times here decide.
     pub fn is_usable_at(&self, now: Timestamp) -> bool {
-        self.active && self.expires_at.is_none_or(|t| now < t)
+        self.active && !self.is_expired_at(now)
+    }
+
+    /// Past the key's expiry or this secret's grace period.
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|t| now >= t) || self.grace_until.is_some_and(|t| now >= t)
+    }
+
+    /// Whether a use at `now` should be recorded: never recorded, or last
+    /// recorded at least `interval` ago.
+    pub fn use_due_at(&self, now: Timestamp, interval: chrono::Duration) -> bool {
+        self.last_used_at.is_none_or(|t| now - t >= interval)
     }
 }
 
@@ -278,7 +319,17 @@ mod tests {
             scopes: ScopeSet::EMPTY,
             active: true,
             expires_at: Some(t),
+            grace_until: None,
+            last_used_at: None,
         };
+        // A rolled-over secret stops at the end of its grace period.
+        let rolled = KeyLookup {
+            expires_at: None,
+            grace_until: Some(t),
+            ..lookup.clone()
+        };
+        assert!(rolled.is_usable_at(t - chrono::Duration::seconds(1)));
+        assert!(!rolled.is_usable_at(t));
         assert!(lookup.is_usable_at(t - chrono::Duration::seconds(1)));
         assert!(!lookup.is_usable_at(t));
         assert!(

@@ -13,8 +13,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::material::KeyHash;
-use crate::model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, Timestamp};
+use crate::audit::{Audit, DELETED_EVENTS_KEPT, EventId, EventPage, KeyEvent};
+use crate::material::{ApiKey, KeyHash};
+use crate::model::{
+    AccountId, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, PreviousSecret, Timestamp,
+};
 
 /// Largest page a list may ask for.
 pub const MAX_PAGE: u16 = 100;
@@ -22,7 +25,7 @@ pub const MAX_PAGE: u16 = 100;
 /// An error from below the store (the SDK's), kept whole as the source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A store failure. The first four are outcomes of the caller's request
+/// A store failure. The first five are outcomes of the caller's request
 /// (→ 4xx); the rest are ours (→ 503, or 500 for `Corrupt`).
 ///
 /// After `Unavailable`, `Throttled` or `DeadlineExceeded` a write may or may
@@ -37,6 +40,8 @@ pub enum StoreError {
     VersionConflict,
     #[error("the pagination token is malformed or belongs to another account")]
     InvalidToken,
+    #[error("the account has as many keys as it may have")]
+    KeyLimitReached,
     #[error("the key store is unavailable")]
     Unavailable(#[source] BoxError),
     /// DynamoDB refused for capacity (`ProvisionedThroughputExceededException`,
@@ -101,9 +106,32 @@ pub trait LookupKey: Send + Sync {
     ) -> impl Future<Output = Result<Option<KeyLookup>, StoreError>> + Send;
 }
 
-/// Writes a new key's record and lookup item together; never overwrites.
+/// The authorizer's one write, at most once per key per interval: that the
+/// secret with `hash` (whose lookup item said `lookup`) was used at `now`.
+pub trait RecordUse: Send + Sync {
+    /// Records the use on the secret's lookup item unless another call
+    /// recorded one within `interval` (then `Ok(false)`), and on the key's
+    /// record. Never creates an item.
+    fn record_use(
+        &self,
+        hash: &KeyHash,
+        lookup: &KeyLookup,
+        now: Timestamp,
+        interval: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Writes a new key — its record, its lookup item, its `created` event and
+/// its place in the account's count — together; never overwrites.
 pub trait CreateKey: Send + Sync {
-    fn create(&self, record: &KeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Fails with [`StoreError::KeyLimitReached`] when the account already
+    /// has `max_keys` keys.
+    fn create(
+        &self,
+        record: &KeyRecord,
+        audit: &Audit,
+        max_keys: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Reads one key of an account (consistently).
@@ -126,7 +154,9 @@ pub trait ListKeys: Send + Sync {
     ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 }
 
-/// Sets the given fields on both items at once, bumping the version.
+/// Sets the given fields on every item of the key at once (the record and
+/// each live secret's lookup item), bumping the version, with an `updated`
+/// event.
 pub trait UpdateKey: Send + Sync {
     /// With `expected_version`, fails with [`StoreError::VersionConflict`]
     /// unless the stored version is that one. Returns the record after the update.
@@ -136,59 +166,108 @@ pub trait UpdateKey: Send + Sync {
         id: &KeyId,
         changes: &KeyChanges,
         expected_version: Option<u64>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> impl Future<Output = Result<KeyRecord, StoreError>> + Send;
 }
 
-/// Deletes both items of a key at once.
+/// Gives a key a new secret (`key`), keeping its id, name, scopes and state.
+/// The secret it replaces keeps authenticating for `grace` (zero: not at
+/// all); a secret still in an earlier grace period stops at once, so a key
+/// has at most two live secrets. One transaction, with a `rolled` event.
+pub trait RollKey: Send + Sync {
+    fn roll(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        key: &ApiKey,
+        grace: chrono::Duration,
+        expected_version: Option<u64>,
+        audit: &Audit,
+    ) -> impl Future<Output = Result<KeyRecord, StoreError>> + Send;
+}
+
+/// Deletes every item of a key at once (its record and every secret's
+/// lookup item), frees its place in the account's count, and writes a
+/// `deleted` event; its events stay readable for
+/// [`DELETED_EVENTS_KEPT`].
 pub trait DeleteKey: Send + Sync {
     fn delete(
         &self,
         account: &AccountId,
         id: &KeyId,
+        audit: &Audit,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Pages through a key's events, newest first: a key of the caller's
+/// account, or one it deleted less than [`DELETED_EVENTS_KEPT`] ago; any
+/// other id is [`StoreError::NotFound`].
+pub trait ListEvents: Send + Sync {
+    fn events(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        limit: u16,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<EventPage, StoreError>> + Send;
+}
+
 /// Every capability: what the conformance suite and the local API need.
-pub trait KeyStore: LookupKey + CreateKey + GetKey + ListKeys + UpdateKey + DeleteKey {}
-impl<T: LookupKey + CreateKey + GetKey + ListKeys + UpdateKey + DeleteKey> KeyStore for T {}
+pub trait KeyStore:
+    LookupKey + RecordUse + CreateKey + GetKey + ListKeys + UpdateKey + RollKey + DeleteKey + ListEvents
+{
+}
+impl<T> KeyStore for T where
+    T: LookupKey
+        + RecordUse
+        + CreateKey
+        + GetKey
+        + ListKeys
+        + UpdateKey
+        + RollKey
+        + DeleteKey
+        + ListEvents
+{
+}
 
 /// The page token: opaque to callers, it encodes only a position inside the
-/// caller's own partition (the last key id returned) and a 64-bit digest of
-/// the token's version, the account it was issued to and that position. So
-/// a token from another account, or one with any character changed, added
-/// or removed, is rejected as [`StoreError::InvalidToken`] and never moves a
-/// query. It is not encrypted (the key id in it can be read) and the digest
-/// has no secret: it detects edits and mix-ups, it does not authenticate —
-/// which it need not, as the partition always comes from the caller.
+/// caller's own partition (the last key id, or event id, returned) and a
+/// 64-bit digest of the token's version, what it pages (the account, and
+/// the key for its events) and that position. So a token from another
+/// account or key, or one with any character changed, added or removed, is
+/// rejected as [`StoreError::InvalidToken`] and never moves a query. It is
+/// not encrypted (the position in it can be read) and the digest has no
+/// secret: it detects edits and mix-ups, it does not authenticate — which it
+/// need not, as the partition always comes from the caller.
 pub(crate) mod token {
     use super::*;
 
     const VERSION: u8 = 2;
     const TAG_LEN: usize = 8;
 
-    fn tag(account: &AccountId, last: &[u8]) -> [u8; TAG_LEN] {
-        let digest = Sha256::new()
+    fn tag(scope: &[&str], last: &[u8]) -> [u8; TAG_LEN] {
+        let mut h = Sha256::new()
             .chain_update(b"prolinksqr page token\0")
-            .chain_update([VERSION])
-            .chain_update(account.as_str().as_bytes())
-            .chain_update(b"\0")
-            .chain_update(last)
-            .finalize();
+            .chain_update([VERSION]);
+        for part in scope {
+            h = h.chain_update(part.as_bytes()).chain_update(b"\0");
+        }
+        let digest = h.chain_update(last).finalize();
         let mut out = [0u8; TAG_LEN];
         out.copy_from_slice(&digest[..TAG_LEN]);
         out
     }
 
-    pub(crate) fn encode(account: &AccountId, last: &KeyId) -> String {
-        let mut bytes = Vec::with_capacity(1 + TAG_LEN + KeyId::LEN);
+    fn encode_at(scope: &[&str], last: &str) -> String {
+        let mut bytes = Vec::with_capacity(1 + TAG_LEN + last.len());
         bytes.push(VERSION);
-        bytes.extend_from_slice(&tag(account, last.as_str().as_bytes()));
-        bytes.extend_from_slice(last.as_str().as_bytes());
+        bytes.extend_from_slice(&tag(scope, last.as_bytes()));
+        bytes.extend_from_slice(last.as_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    pub(crate) fn decode(account: &AccountId, token: &str) -> Result<KeyId, StoreError> {
+    fn decode_at(scope: &[&str], token: &str, len: usize) -> Result<String, StoreError> {
         if token.len() > 64 {
             return Err(StoreError::InvalidToken);
         }
@@ -196,23 +275,49 @@ pub(crate) mod token {
             .decode(token)
             .map_err(|_| StoreError::InvalidToken)?;
         match bytes.split_first() {
-            Some((&VERSION, rest)) if rest.len() == TAG_LEN + KeyId::LEN => {
-                let (t, id) = rest.split_at(TAG_LEN);
-                if t != tag(account, id) {
+            Some((&VERSION, rest)) if rest.len() == TAG_LEN + len => {
+                let (t, last) = rest.split_at(TAG_LEN);
+                if t != tag(scope, last) {
                     return Err(StoreError::InvalidToken);
                 }
-                std::str::from_utf8(id)
-                    .ok()
-                    .and_then(KeyId::parse)
-                    .ok_or(StoreError::InvalidToken)
+                String::from_utf8(last.to_vec()).map_err(|_| StoreError::InvalidToken)
             }
             _ => Err(StoreError::InvalidToken),
         }
     }
+
+    /// A key-list token: after key `last` of `account`.
+    pub(crate) fn encode(account: &AccountId, last: &KeyId) -> String {
+        encode_at(&[account.as_str()], last.as_str())
+    }
+
+    pub(crate) fn decode(account: &AccountId, token: &str) -> Result<KeyId, StoreError> {
+        let last = decode_at(&[account.as_str()], token, KeyId::LEN)?;
+        KeyId::parse(&last).ok_or(StoreError::InvalidToken)
+    }
+
+    /// An event-list token: after event `last` of key `id` of `account`.
+    pub(crate) fn encode_event(account: &AccountId, id: &KeyId, last: &EventId) -> String {
+        encode_at(&["events", account.as_str(), id.as_str()], last.as_str())
+    }
+
+    pub(crate) fn decode_event(
+        account: &AccountId,
+        id: &KeyId,
+        token: &str,
+    ) -> Result<EventId, StoreError> {
+        let last = decode_at(
+            &["events", account.as_str(), id.as_str()],
+            token,
+            EventId::LEN,
+        )?;
+        EventId::parse(&last).ok_or(StoreError::InvalidToken)
+    }
 }
 
 /// The in-memory store: the local API's default and the unit tests' store.
-/// Same semantics as DynamoDB's: both items change together under one lock.
+/// Same semantics as DynamoDB's: every item of a change changes together
+/// under one lock.
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -222,6 +327,10 @@ pub struct MemoryStore {
 struct State {
     lookups: HashMap<KeyHash, KeyLookup>,
     records: BTreeMap<(AccountId, KeyId), KeyRecord>,
+    events: BTreeMap<(AccountId, KeyId, EventId), KeyEvent>,
+    /// Deleted keys: when.
+    gone: HashMap<(AccountId, KeyId), Timestamp>,
+    counts: HashMap<AccountId, u32>,
 }
 
 impl MemoryStore {
@@ -244,21 +353,88 @@ impl MemoryStore {
     }
 }
 
+impl State {
+    fn record_mut(
+        &mut self,
+        account: &AccountId,
+        id: &KeyId,
+    ) -> Result<&mut KeyRecord, StoreError> {
+        self.records
+            .get_mut(&(account.clone(), id.clone()))
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn event(&mut self, account: &AccountId, event: KeyEvent) {
+        self.events.insert(
+            (account.clone(), event.key_id.clone(), event.id.clone()),
+            event,
+        );
+    }
+
+    /// The lookup items of a record's live secrets, with the record's state.
+    fn sync_lookups(&mut self, record: &KeyRecord, now: Timestamp) {
+        let mut hashes = vec![record.hash];
+        if let Some(p) = record.previous.filter(|p| p.is_live_at(now)) {
+            hashes.push(p.hash);
+        }
+        for hash in hashes {
+            if let Some(lookup) = self.lookups.get_mut(&hash) {
+                lookup.scopes = record.scopes;
+                lookup.active = record.active;
+            }
+        }
+    }
+}
+
 impl LookupKey for MemoryStore {
     async fn lookup(&self, hash: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
         Ok(self.state()?.lookups.get(hash).cloned())
     }
 }
 
+impl RecordUse for MemoryStore {
+    async fn record_use(
+        &self,
+        hash: &KeyHash,
+        lookup: &KeyLookup,
+        now: Timestamp,
+        interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(stored) = state.lookups.get_mut(hash) else {
+            return Ok(false);
+        };
+        if !stored.use_due_at(now, interval) {
+            return Ok(false);
+        }
+        stored.last_used_at = Some(now);
+        if let Ok(record) = state.record_mut(&lookup.account_id, &lookup.key_id) {
+            record.last_used_at = Some(now);
+        }
+        Ok(true)
+    }
+}
+
 impl CreateKey for MemoryStore {
-    async fn create(&self, record: &KeyRecord) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        record: &KeyRecord,
+        audit: &Audit,
+        max_keys: u32,
+    ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         let rk = (record.account_id.clone(), record.id.clone());
         if state.lookups.contains_key(&record.hash) || state.records.contains_key(&rk) {
             return Err(StoreError::AlreadyExists);
         }
+        let count = state.counts.entry(record.account_id.clone()).or_default();
+        if *count >= max_keys {
+            return Err(StoreError::KeyLimitReached);
+        }
+        *count += 1;
         state.lookups.insert(record.hash, record.lookup());
         state.records.insert(rk, record.clone());
+        state.event(&record.account_id, KeyEvent::created(record, audit));
         Ok(())
     }
 }
@@ -310,35 +486,139 @@ impl UpdateKey for MemoryStore {
         id: &KeyId,
         changes: &KeyChanges,
         expected_version: Option<u64>,
-        now: Timestamp,
+        audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
         let mut state = self.state()?;
-        let record = state
-            .records
-            .get_mut(&(account.clone(), id.clone()))
-            .ok_or(StoreError::NotFound)?;
+        let record = state.record_mut(account, id)?;
         if expected_version.is_some_and(|v| v != record.version) {
             return Err(StoreError::VersionConflict);
         }
-        changes.apply_to(record, now);
+        changes.apply_to(record, audit.at);
         let record = record.clone();
-        if let Some(lookup) = state.lookups.get_mut(&record.hash) {
-            lookup.scopes = record.scopes;
-            lookup.active = record.active;
+        state.sync_lookups(&record, audit.at);
+        state.event(account, KeyEvent::updated(id, changes, audit));
+        Ok(record)
+    }
+}
+
+impl RollKey for MemoryStore {
+    async fn roll(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        key: &ApiKey,
+        grace: chrono::Duration,
+        expected_version: Option<u64>,
+        audit: &Audit,
+    ) -> Result<KeyRecord, StoreError> {
+        let mut state = self.state()?;
+        let new_hash = key.hash();
+        if state.lookups.contains_key(&new_hash) {
+            return Err(StoreError::AlreadyExists);
         }
+        let record = state.record_mut(account, id)?;
+        if expected_version.is_some_and(|v| v != record.version) {
+            return Err(StoreError::VersionConflict);
+        }
+        let earlier = record.previous.take();
+        let old = record.hash;
+        let live_for = grace > chrono::Duration::zero();
+        record.previous = live_for.then(|| PreviousSecret {
+            hash: old,
+            until: audit.at + grace,
+        });
+        record.hash = new_hash;
+        record.prefix = key.display_prefix();
+        record.updated_at = audit.at;
+        record.version += 1;
+        let record = record.clone();
+        if let Some(earlier) = earlier {
+            state.lookups.remove(&earlier.hash);
+        }
+        if live_for {
+            if let Some(l) = state.lookups.get_mut(&old) {
+                l.grace_until = Some(audit.at + grace);
+            }
+        } else {
+            state.lookups.remove(&old);
+        }
+        state.lookups.insert(new_hash, record.lookup());
+        let seconds = u64::try_from(grace.num_seconds()).unwrap_or(0);
+        state.event(
+            account,
+            KeyEvent::rolled(id, &record.prefix, seconds, audit),
+        );
         Ok(record)
     }
 }
 
 impl DeleteKey for MemoryStore {
-    async fn delete(&self, account: &AccountId, id: &KeyId) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         let record = state
             .records
             .remove(&(account.clone(), id.clone()))
             .ok_or(StoreError::NotFound)?;
         state.lookups.remove(&record.hash);
+        if let Some(p) = record.previous {
+            state.lookups.remove(&p.hash);
+        }
+        if let Some(c) = state.counts.get_mut(account) {
+            *c = c.saturating_sub(1);
+        }
+        state.gone.insert((account.clone(), id.clone()), audit.at);
+        state.event(account, KeyEvent::deleted(id, audit));
         Ok(())
+    }
+}
+
+impl ListEvents for MemoryStore {
+    async fn events(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        limit: u16,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> Result<EventPage, StoreError> {
+        let before = token
+            .map(|t| token::decode_event(account, id, t))
+            .transpose()?;
+        let state = self.state()?;
+        let key = (account.clone(), id.clone());
+        let visible = state.records.contains_key(&key)
+            || state
+                .gone
+                .get(&key)
+                .is_some_and(|at| now < *at + DELETED_EVENTS_KEPT);
+        if !visible {
+            return Err(StoreError::NotFound);
+        }
+        let limit = usize::from(limit.clamp(1, MAX_PAGE));
+        let mut items: Vec<KeyEvent> = state
+            .events
+            .iter()
+            .rev()
+            .filter(|((a, k, e), _)| {
+                a == account && k == id && before.as_ref().is_none_or(|b| e < b)
+            })
+            .map(|(_, e)| e.clone())
+            .take(limit + 1)
+            .collect();
+        let next_token = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|e| token::encode_event(account, id, &e.id))
+        } else {
+            None
+        };
+        Ok(EventPage { items, next_token })
     }
 }
 

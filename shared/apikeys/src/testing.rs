@@ -204,3 +204,29 @@ where
     reader.read_exact(&mut body).await.ok()?;
     Some((request_line.trim_end().to_owned(), body))
 }
+
+/// Every item of the store's table (one Scan: tests' tables are small).
+pub async fn all_items(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    match store.client().scan().table_name(store.table()).send().await {
+        Ok(out) => out.items.unwrap_or_default(),
+        Err(e) => panic!("cannot scan {}: {}", store.table(), crate::error_chain(&e)),
+    }
+}
+
+/// The items that make up keys — records (`KEY#`) and lookup items
+/// (`HASH#`) — leaving out events, tombstones and the accounts' counts.
+pub async fn key_items(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    all_items(store)
+        .await
+        .into_iter()
+        .filter(|item| {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+            text("pk").is_some_and(|pk| pk.starts_with("HASH#"))
+                || text("sk").is_some_and(|sk| sk.starts_with("KEY#"))
+        })
+        .collect()
+}

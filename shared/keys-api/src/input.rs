@@ -37,6 +37,36 @@ pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// Like [`json_object`], but an empty body (with any content type, or none)
+/// is an empty object: for operations whose body is optional.
+pub fn optional_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.is_empty() {
+        return Ok(Map::new());
+    }
+    json_object(req)
+}
+
+/// The longest grace period a roll may give the secret it replaces: a day.
+pub const MAX_GRACE_SECONDS: u64 = 86_400;
+
+/// `gracePeriodSeconds`: absent for 0, else a whole number of seconds from
+/// 0 to [`MAX_GRACE_SECONDS`].
+pub fn grace_period(v: Option<&Value>) -> Result<u64, ApiError> {
+    match v {
+        None => Ok(0),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= MAX_GRACE_SECONDS)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "gracePeriodSeconds",
+                    format!("must be a whole number of seconds from 0 to {MAX_GRACE_SECONDS}"),
+                )
+            }),
+    }
+}
+
 /// Rejects any field not in `allowed` (the first, in the body's order).
 pub fn reject_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     match body.keys().find(|k| !allowed.contains(&k.as_str())) {

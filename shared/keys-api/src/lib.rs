@@ -31,7 +31,12 @@ pub struct ApiConfig {
     pub account_claim: String,
     /// The dashboard's origin, sent as `Access-Control-Allow-Origin`.
     pub dashboard_origin: HeaderValue,
+    /// How many keys an account may have (`MAX_KEYS_PER_ACCOUNT`, default 100).
+    pub max_keys: u32,
 }
+
+/// The key limit when `MAX_KEYS_PER_ACCOUNT` is not set.
+pub const DEFAULT_MAX_KEYS: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -41,6 +46,8 @@ pub enum ConfigError {
     BadOrigin,
     #[error("ACCOUNT_ID_CLAIM is empty")]
     EmptyClaim,
+    #[error("MAX_KEYS_PER_ACCOUNT must be a whole number from 1 up")]
+    BadMaxKeys,
 }
 
 impl ApiConfig {
@@ -52,14 +59,32 @@ impl ApiConfig {
             account_claim: account_claim.to_owned(),
             dashboard_origin: HeaderValue::from_str(dashboard_origin)
                 .map_err(|_| ConfigError::BadOrigin)?,
+            max_keys: DEFAULT_MAX_KEYS,
         })
     }
 
-    /// From `ACCOUNT_ID_CLAIM` (default `sub`) and `DASHBOARD_ORIGIN` (required).
+    /// The same settings with another key limit.
+    pub fn with_max_keys(mut self, max_keys: u32) -> Result<ApiConfig, ConfigError> {
+        if max_keys == 0 {
+            return Err(ConfigError::BadMaxKeys);
+        }
+        self.max_keys = max_keys;
+        Ok(self)
+    }
+
+    /// From `ACCOUNT_ID_CLAIM` (default `sub`), `DASHBOARD_ORIGIN` (required)
+    /// and `MAX_KEYS_PER_ACCOUNT` (default 100).
     pub fn from_env() -> Result<ApiConfig, ConfigError> {
         let claim = std::env::var("ACCOUNT_ID_CLAIM").unwrap_or_else(|_| "sub".to_owned());
         let origin = std::env::var("DASHBOARD_ORIGIN").map_err(|_| ConfigError::MissingOrigin)?;
-        ApiConfig::new(&claim, &origin)
+        let config = ApiConfig::new(&claim, &origin)?;
+        match std::env::var("MAX_KEYS_PER_ACCOUNT")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            Some(n) => config.with_max_keys(n.parse().map_err(|_| ConfigError::BadMaxKeys)?),
+            None => Ok(config),
+        }
     }
 }
 
@@ -70,6 +95,16 @@ pub struct Caller {
     pub account: AccountId,
     /// The user's `sub`, stored as a new key's `createdBy`.
     pub user: String,
+}
+
+/// The audit context of a change this request makes: the caller's `sub`,
+/// API Gateway's request id, and `at`.
+pub fn audit(caller: &Caller, req: &Request, at: apikeys::Timestamp) -> apikeys::Audit {
+    apikeys::Audit {
+        actor: caller.user.clone(),
+        request_id: request_id(req).to_owned(),
+        at,
+    }
 }
 
 /// The REST request context's authorizer claims (Cognito user pool).
@@ -117,6 +152,8 @@ pub enum ApiError {
     NotFound,
     #[error("the key was changed since the version in If-Match")]
     VersionConflict,
+    #[error("the account has as many keys as it may have: delete one first")]
+    KeyLimitReached,
     #[error("the request body is larger than {} bytes", input::MAX_BODY)]
     PayloadTooLarge,
     #[error("the request body must be JSON (Content-Type: application/json)")]
@@ -159,7 +196,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::VersionConflict => StatusCode::CONFLICT,
+            ApiError::VersionConflict | ApiError::KeyLimitReached => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MalformedJson(_)
@@ -182,6 +219,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound => "not_found",
             ApiError::VersionConflict => "version_conflict",
+            ApiError::KeyLimitReached => "key_limit_reached",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MalformedJson(_) => "malformed_json",
@@ -212,6 +250,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::VersionConflict => ApiError::VersionConflict,
+            StoreError::KeyLimitReached => ApiError::KeyLimitReached,
             StoreError::InvalidToken => ApiError::InvalidToken,
             StoreError::Throttled(_) => ApiError::Throttled(err),
             StoreError::Unavailable(_)
@@ -364,6 +403,7 @@ mod tests {
             ApiError::Unauthorized,
             ApiError::NotFound,
             ApiError::VersionConflict,
+            ApiError::KeyLimitReached,
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType,
             ApiError::MalformedJson("x".into()),

@@ -11,6 +11,8 @@ pub const LIST_KEYS: &str = include_str!("../../../events/list-keys.json");
 pub const GET_KEY: &str = include_str!("../../../events/get-key.json");
 pub const UPDATE_KEY: &str = include_str!("../../../events/update-key.json");
 pub const DELETE_KEY: &str = include_str!("../../../events/delete-key.json");
+pub const ROLL_KEY: &str = include_str!("../../../events/roll-key.json");
+pub const LIST_KEY_EVENTS: &str = include_str!("../../../events/list-key-events.json");
 
 /// The dashboard origin the tests configure.
 pub const ORIGIN: &str = "https://dashboard.prolinksqr.com";
@@ -139,7 +141,14 @@ pub async fn seed_key<S: apikeys::CreateKey>(
         account.to_owned(),
         crate::now(),
     );
-    if let Err(e) = store.create(&record).await {
+    if let Err(e) = store
+        .create(
+            &record,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+    {
         panic!("seeding a key failed: {e}");
     }
     (key, record)

@@ -1,9 +1,10 @@
 //! Records as the dashboard API returns them: id, name, prefix, masked,
-//! scopes, active, createdAt, updatedAt, expiresAt. Never the hash, the
-//! account or the creator; the key itself only in [`created`].
+//! scopes, active, createdAt, updatedAt, expiresAt, lastUsedAt. Never the
+//! hash, the account or the creator; the key itself only in [`created`].
+//! And a key's audit events.
 
 use apikeys::model::format_timestamp;
-use apikeys::{ApiKey, KeyRecord};
+use apikeys::{ApiKey, FieldValue, KeyEvent, KeyRecord};
 use serde_json::{Value, json};
 
 /// The public form of a record.
@@ -18,6 +19,34 @@ pub fn record(r: &KeyRecord) -> Value {
         "createdAt": format_timestamp(&r.created_at),
         "updatedAt": format_timestamp(&r.updated_at),
         "expiresAt": r.expires_at.as_ref().map(format_timestamp),
+        "lastUsedAt": r.last_used_at.as_ref().map(format_timestamp),
+    })
+}
+
+/// The public form of an audit event.
+pub fn event(e: &KeyEvent) -> Value {
+    let changes: serde_json::Map<String, Value> = e
+        .changes
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                FieldValue::Text(t) => json!(t),
+                FieldValue::Bool(b) => json!(b),
+                FieldValue::Number(n) => json!(n),
+                FieldValue::Scopes(sc) => json!(sc),
+                FieldValue::Time(t) => json!(t.as_ref().map(format_timestamp)),
+            };
+            ((*k).to_owned(), v)
+        })
+        .collect();
+    json!({
+        "id": e.id.as_str(),
+        "keyId": e.key_id.as_str(),
+        "time": format_timestamp(&e.time),
+        "action": e.action.as_str(),
+        "actor": e.actor,
+        "requestId": e.request_id,
+        "changes": changes,
     })
 }
 

@@ -57,7 +57,12 @@ async fn the_read_is_given_up_at_the_invocations_deadline() {
     )
     .unwrap();
     let started = Instant::now();
-    let result = authorizer::handle(&store, lambda_runtime::LambdaEvent::new(ev, context)).await;
+    let result = authorizer::handle(
+        &store,
+        &authorizer::Settings::default(),
+        lambda_runtime::LambdaEvent::new(ev, context),
+    )
+    .await;
     let elapsed = started.elapsed();
     assert!(
         matches!(

@@ -360,7 +360,11 @@ async fn the_sample_events_decide_as_named() {
     let key = ApiKey::parse(allow.headers["x-api-key"].to_str().unwrap()).unwrap();
     let store = Counting::<MemoryStore>::default();
     store
-        .create(&record_for(&key, ScopeSet::from(Scope::LinksRead), None))
+        .create(
+            &record_for(&key, ScopeSet::from(Scope::LinksRead), None),
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
         .await
         .unwrap();
 
@@ -391,7 +395,14 @@ async fn the_response_json_is_exactly_what_api_gateway_accepts() {
         None,
     );
     record.id = apikeys::KeyId::parse("K0000000000000000000g1").unwrap();
-    store.create(&record).await.unwrap();
+    store
+        .create(
+            &record,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+        .unwrap();
     let arn = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod/GET/links/lnk_1";
 
     let mut allow = event_for(links_get(), &[("x-api-key", key.expose_secret())]);

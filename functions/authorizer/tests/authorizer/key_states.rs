@@ -17,7 +17,13 @@ async fn set_active<S: KeyStore>(store: &S, record: &apikeys::KeyRecord, active:
         ..Default::default()
     };
     store
-        .update(&record.account_id, &record.id, &changes, None, Utc::now())
+        .update(
+            &record.account_id,
+            &record.id,
+            &changes,
+            None,
+            &apikeys::Audit::system("test", Utc::now()),
+        )
         .await
         .unwrap();
 }
@@ -82,7 +88,14 @@ pub async fn a_deleted_key_is_unauthorized_on_the_next_call<S: KeyStore>(store: 
         effect_and_resource(&decide_on(store, get_link(), &key).await.unwrap()).0,
         "Allow"
     );
-    store.delete(&record.account_id, &record.id).await.unwrap();
+    store
+        .delete(
+            &record.account_id,
+            &record.id,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert_unauthorized(decide_on(store, get_link(), &key).await);
 }
 

@@ -42,8 +42,8 @@ on_both_stores!(
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apikeys::{
-    AccountId, ApiKey, CreateKey, KeyHash, KeyLookup, KeyName, KeyRecord, LookupKey, StoreError,
-    Timestamp,
+    AccountId, ApiKey, CreateKey, KeyHash, KeyLookup, KeyName, KeyRecord, LookupKey, RecordUse,
+    StoreError, Timestamp,
 };
 use authorizer::{AuthError, Request, Response};
 use chrono::Utc;
@@ -75,13 +75,24 @@ pub async fn stored_key<S: CreateKey>(
 ) -> (ApiKey, KeyRecord) {
     let key = ApiKey::generate();
     let record = record_for(&key, scopes, expires_at);
-    store.create(&record).await.unwrap();
+    store
+        .create(
+            &record,
+            &apikeys::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+        .unwrap();
     (key, record)
 }
 
-pub async fn decide<S: LookupKey>(store: &S, req: &Request) -> Result<Response, AuthError> {
+pub async fn decide<S: LookupKey + RecordUse>(
+    store: &S,
+    req: &Request,
+) -> Result<Response, AuthError> {
     authorizer::authorize(
         store,
+        &authorizer::Settings::default(),
         req,
         Utc::now(),
         "test-request",
@@ -117,9 +128,26 @@ impl<S: LookupKey> LookupKey for Counting<S> {
     }
 }
 
+impl<S: RecordUse> RecordUse for Counting<S> {
+    async fn record_use(
+        &self,
+        hash: &KeyHash,
+        lookup: &KeyLookup,
+        now: Timestamp,
+        interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_use(hash, lookup, now, interval).await
+    }
+}
+
 impl<S: CreateKey> CreateKey for Counting<S> {
-    async fn create(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        self.inner.create(record).await
+    async fn create(
+        &self,
+        record: &KeyRecord,
+        audit: &apikeys::Audit,
+        max_keys: u32,
+    ) -> Result<(), StoreError> {
+        self.inner.create(record, audit, max_keys).await
     }
 }
 
@@ -128,6 +156,18 @@ pub struct Failing;
 
 impl LookupKey for Failing {
     async fn lookup(&self, _: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
+        Err(StoreError::Unavailable("simulated outage".into()))
+    }
+}
+
+impl RecordUse for Failing {
+    async fn record_use(
+        &self,
+        _: &KeyHash,
+        _: &KeyLookup,
+        _: Timestamp,
+        _: chrono::Duration,
+    ) -> Result<bool, StoreError> {
         Err(StoreError::Unavailable("simulated outage".into()))
     }
 }
