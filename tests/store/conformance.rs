@@ -500,3 +500,410 @@ pub async fn stale_expected_version_is_a_conflict<S: KeyStore>(store: &S) {
         .unwrap();
     assert_eq!(v3.version, 3);
 }
+
+// ------------------------------------------------------------ lifecycle
+
+pub fn audit(actor: &str, at: Timestamp) -> apikeys::Audit {
+    apikeys::Audit {
+        actor: actor.to_owned(),
+        request_id: format!("req-{actor}"),
+        at,
+    }
+}
+
+pub async fn roll_without_grace_stops_the_old_secret_at_once<S: KeyStore>(store: &S) {
+    let (old, record) = created(store, "acct-a").await;
+    let new = ApiKey::generate();
+    let rolled = store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &new,
+            Duration::zero(),
+            None,
+            &audit("u", now()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &rolled.id,
+            &rolled.name,
+            rolled.scopes,
+            rolled.active,
+            rolled.version
+        ),
+        (&record.id, &record.name, record.scopes, true, 2)
+    );
+    assert_eq!(rolled.prefix, new.display_prefix());
+    assert_eq!(rolled.hash, new.hash());
+    assert_eq!(
+        store.lookup(&old.hash()).await.unwrap(),
+        None,
+        "the old secret is gone"
+    );
+    let lookup = store.lookup(&new.hash()).await.unwrap().unwrap();
+    assert!(lookup.is_usable_at(now()));
+    assert_eq!(
+        store.get(&record.account_id, &record.id).await.unwrap(),
+        rolled
+    );
+}
+
+pub async fn a_grace_period_ends_and_a_second_roll_ends_the_first_grace<S: KeyStore>(store: &S) {
+    let (first, record) = created(store, "acct-a").await;
+    let t0 = now();
+    let second = ApiKey::generate();
+    let grace = Duration::seconds(60);
+    store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &second,
+            grace,
+            Some(1),
+            &audit("u", t0),
+        )
+        .await
+        .unwrap();
+    let old = store.lookup(&first.hash()).await.unwrap().unwrap();
+    assert!(old.is_usable_at(t0 + Duration::seconds(59)));
+    assert!(
+        !old.is_usable_at(t0 + grace),
+        "decided by the time, not by TTL deletion"
+    );
+    assert!(
+        store
+            .lookup(&second.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_usable_at(t0 + grace)
+    );
+
+    // Rolling again during the grace period: the first secret stops at once.
+    let third = ApiKey::generate();
+    let rolled = store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &third,
+            grace,
+            None,
+            &audit("u", t0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.lookup(&first.hash()).await.unwrap(), None);
+    assert!(
+        store
+            .lookup(&second.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_usable_at(t0)
+    );
+    assert!(
+        store
+            .lookup(&third.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_usable_at(t0)
+    );
+    assert_eq!(rolled.previous.map(|p| p.hash), Some(second.hash()));
+    assert_eq!(rolled.version, 3);
+}
+
+pub async fn deactivating_or_deleting_stops_every_live_secret<S: KeyStore>(store: &S) {
+    let (old, record) = created(store, "acct-a").await;
+    let new = ApiKey::generate();
+    let (acct, id) = (&record.account_id, &record.id);
+    store
+        .roll(acct, id, &new, Duration::hours(1), None, &audit("u", now()))
+        .await
+        .unwrap();
+    let off = KeyChanges {
+        active: Some(false),
+        scopes: Some(ScopeSet::from(Scope::CafeRead)),
+        ..KeyChanges::default()
+    };
+    store
+        .update(acct, id, &off, None, &audit("u", now()))
+        .await
+        .unwrap();
+    for key in [&old, &new] {
+        let l = store.lookup(&key.hash()).await.unwrap().unwrap();
+        assert!(!l.active && !l.is_usable_at(now()));
+        assert_eq!(
+            l.scopes,
+            ScopeSet::from(Scope::CafeRead),
+            "narrowed on every secret"
+        );
+    }
+    store.delete(acct, id, &audit("u", now())).await.unwrap();
+    for key in [&old, &new] {
+        assert_eq!(store.lookup(&key.hash()).await.unwrap(), None);
+    }
+}
+
+pub async fn a_roll_at_a_stale_version_changes_nothing<S: KeyStore>(store: &S) {
+    let (old, record) = created(store, "acct-a").await;
+    let new = ApiKey::generate();
+    let r = store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &new,
+            Duration::zero(),
+            Some(7),
+            &audit("u", now()),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::VersionConflict)), "{r:?}");
+    assert!(store.lookup(&old.hash()).await.unwrap().is_some());
+    assert_eq!(store.lookup(&new.hash()).await.unwrap(), None);
+    let r = store
+        .roll(
+            &account("acct-other"),
+            &record.id,
+            &new,
+            Duration::zero(),
+            None,
+            &audit("u", now()),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+}
+
+pub async fn every_change_is_an_event_newest_first_and_outlives_the_key<S: KeyStore>(store: &S) {
+    let (key, record) = new_record("acct-a");
+    let (acct, id) = (&record.account_id, &record.id);
+    let t = now();
+    store
+        .create(&record, &audit("alice", t), u32::MAX)
+        .await
+        .unwrap();
+    let rename = KeyChanges {
+        name: Some(KeyName::parse("renamed").unwrap()),
+        ..KeyChanges::default()
+    };
+    store
+        .update(
+            acct,
+            id,
+            &rename,
+            None,
+            &audit("bob", t + Duration::milliseconds(1)),
+        )
+        .await
+        .unwrap();
+    let new = ApiKey::generate();
+    store
+        .roll(
+            acct,
+            id,
+            &new,
+            Duration::seconds(30),
+            None,
+            &audit("carol", t + Duration::milliseconds(2)),
+        )
+        .await
+        .unwrap();
+    store
+        .delete(acct, id, &audit("dave", t + Duration::milliseconds(3)))
+        .await
+        .unwrap();
+
+    let page = store.events(acct, id, 50, None, now()).await.unwrap();
+    let seen: Vec<(&str, &str, &str)> = page
+        .items
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.request_id.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("deleted", "dave", "req-dave"),
+            ("rolled", "carol", "req-carol"),
+            ("updated", "bob", "req-bob"),
+            ("created", "alice", "req-alice"),
+        ]
+    );
+    assert_eq!(
+        page.items[2].changes,
+        vec![("name", apikeys::FieldValue::Text("renamed".into()))]
+    );
+    assert_eq!(
+        page.items[1].changes,
+        vec![
+            ("prefix", apikeys::FieldValue::Text(new.display_prefix())),
+            ("gracePeriodSeconds", apikeys::FieldValue::Number(30)),
+        ]
+    );
+    let all = format!("{:?}", page.items);
+    for secret in [key.expose_secret(), new.expose_secret()] {
+        assert!(!all.contains(&secret[4..14]), "a key piece is in an event");
+    }
+    assert!(
+        !all.contains(&key.hash().to_hex()[..16]),
+        "a hash is in an event"
+    );
+
+    // Paged one at a time, newest first, each once.
+    let mut token = None;
+    let mut paged = Vec::new();
+    loop {
+        let p = store
+            .events(acct, id, 1, token.as_deref(), now())
+            .await
+            .unwrap();
+        paged.extend(p.items.into_iter().map(|e| e.action));
+        match p.next_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 4);
+    // Another account never sees them; 90 days after the delete, nobody does.
+    assert!(matches!(
+        store.events(&account("acct-b"), id, 50, None, now()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .events(acct, id, 50, None, now() + Duration::days(91))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .events(acct, id, 50, None, now() + Duration::days(89))
+            .await
+            .is_ok()
+    );
+    // A token is bound to its key.
+    let other = created(store, "acct-a").await.1;
+    let p = store.events(acct, id, 1, None, now()).await.unwrap();
+    assert!(matches!(
+        store
+            .events(acct, &other.id, 1, p.next_token.as_deref(), now())
+            .await,
+        Err(StoreError::InvalidToken)
+    ));
+}
+
+pub async fn the_key_limit_holds_and_a_delete_frees_a_place<S: KeyStore>(store: &S) {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, r) = new_record("acct-limit");
+        store.create(&r, &audit("u", now()), 3).await.unwrap();
+        ids.push(r.id);
+    }
+    let (extra_key, extra) = new_record("acct-limit");
+    assert!(matches!(
+        store.create(&extra, &audit("u", now()), 3).await,
+        Err(StoreError::KeyLimitReached)
+    ));
+    assert_eq!(
+        store.lookup(&extra_key.hash()).await.unwrap(),
+        None,
+        "nothing written"
+    );
+    // Other accounts have places of their own.
+    let (_, other) = new_record("acct-other");
+    store.create(&other, &audit("u", now()), 3).await.unwrap();
+    store
+        .delete(&account("acct-limit"), &ids[0], &audit("u", now()))
+        .await
+        .unwrap();
+    store.create(&extra, &audit("u", now()), 3).await.unwrap();
+}
+
+pub async fn concurrent_creates_at_the_limit_let_exactly_the_allowed_number_through<
+    S: KeyStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    const LIMIT: u32 = 5;
+    let barrier = Arc::new(Barrier::new(32));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let (_, r) = new_record("acct-race");
+            barrier.wait().await;
+            store.create(&r, &audit("u", now()), LIMIT).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::KeyLimitReached) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, LIMIT);
+    let page = store.list(&account("acct-race"), 100, None).await.unwrap();
+    assert_eq!(page.items.len(), LIMIT as usize);
+}
+
+pub async fn a_use_is_recorded_at_most_once_per_interval<S: KeyStore>(store: &S) {
+    let (key, record) = created(store, "acct-a").await;
+    let interval = Duration::minutes(5);
+    let t = now();
+    let lookup = store.lookup(&key.hash()).await.unwrap().unwrap();
+    assert!(lookup.use_due_at(t, interval));
+    assert!(
+        store
+            .record_use(&key.hash(), &lookup, t, interval)
+            .await
+            .unwrap()
+    );
+    let after = store.lookup(&key.hash()).await.unwrap().unwrap();
+    assert_eq!(after.last_used_at, Some(t));
+    assert!(!after.use_due_at(t + Duration::minutes(4), interval));
+    // A second call within the interval (from a stale read) records nothing.
+    assert!(
+        !store
+            .record_use(&key.hash(), &lookup, t + Duration::minutes(1), interval)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get(&record.account_id, &record.id)
+            .await
+            .unwrap()
+            .last_used_at,
+        Some(t)
+    );
+    let later = t + Duration::minutes(6);
+    assert!(
+        store
+            .record_use(&key.hash(), &after, later, interval)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get(&record.account_id, &record.id)
+            .await
+            .unwrap()
+            .last_used_at,
+        Some(later)
+    );
+    // A deleted key's use is never recorded (nothing is created).
+    store
+        .delete(&record.account_id, &record.id, &audit("u", now()))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .record_use(&key.hash(), &after, later + interval, interval)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.lookup(&key.hash()).await.unwrap(), None);
+}

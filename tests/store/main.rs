@@ -44,6 +44,13 @@ conformance_tests!(
     create_then_update_and_delete_at_once,
     update_sets_only_the_given_fields_on_both_items,
     stale_expected_version_is_a_conflict,
+    roll_without_grace_stops_the_old_secret_at_once,
+    a_grace_period_ends_and_a_second_roll_ends_the_first_grace,
+    deactivating_or_deleting_stops_every_live_secret,
+    a_roll_at_a_stale_version_changes_nothing,
+    every_change_is_an_event_newest_first_and_outlives_the_key,
+    the_key_limit_holds_and_a_delete_frees_a_place,
+    a_use_is_recorded_at_most_once_per_interval,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,4 +63,21 @@ async fn memory_concurrent_updates_of_different_fields_all_survive() {
 async fn dynamo_concurrent_updates_of_different_fields_all_survive() {
     let store = fresh_dynamo_store("concurrent").await;
     conformance::concurrent_updates_of_different_fields_all_survive(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_concurrent_creates_at_the_limit_let_exactly_the_allowed_number_through() {
+    conformance::concurrent_creates_at_the_limit_let_exactly_the_allowed_number_through(Arc::new(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamo_concurrent_creates_at_the_limit_let_exactly_the_allowed_number_through() {
+    let store = fresh_dynamo_store("limit-race").await;
+    conformance::concurrent_creates_at_the_limit_let_exactly_the_allowed_number_through(Arc::new(
+        store,
+    ))
+    .await;
 }

@@ -433,3 +433,58 @@ async fn the_response_json_is_exactly_what_api_gateway_accepts() {
         )
     );
 }
+
+/// Recording a use costs a store call only when one is due, and a failed
+/// record never changes the decision.
+#[tokio::test]
+async fn a_use_is_recorded_only_when_due_and_a_failed_record_changes_nothing() {
+    struct Recording {
+        inner: MemoryStore,
+        records: std::sync::atomic::AtomicUsize,
+        fail: bool,
+    }
+    impl apikeys::LookupKey for Recording {
+        async fn lookup(
+            &self,
+            hash: &apikeys::KeyHash,
+        ) -> Result<Option<apikeys::KeyLookup>, apikeys::StoreError> {
+            self.inner.lookup(hash).await
+        }
+    }
+    impl apikeys::RecordUse for Recording {
+        async fn record_use(
+            &self,
+            hash: &apikeys::KeyHash,
+            lookup: &apikeys::KeyLookup,
+            now: apikeys::Timestamp,
+            interval: chrono::Duration,
+        ) -> Result<bool, apikeys::StoreError> {
+            self.records
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.fail {
+                return Err(apikeys::StoreError::Unavailable("write refused".into()));
+            }
+            self.inner.record_use(hash, lookup, now, interval).await
+        }
+    }
+    for fail in [false, true] {
+        let store = Recording {
+            inner: MemoryStore::new(),
+            records: Default::default(),
+            fail,
+        };
+        let (key, _) = stored_key(&store.inner, ScopeSet::from(Scope::LinksRead), None).await;
+        let ev = event_for(links_get(), &[("x-api-key", key.expose_secret())]);
+        for _ in 0..3 {
+            let r = decide(&store, &ev).await.unwrap();
+            assert_eq!(effect_and_resource(&r).0, "Allow", "fail={fail}");
+        }
+        // Recorded once (then the lookup says it is not due); when recording
+        // fails, each call tries again, and each is still allowed.
+        let expected = if fail { 3 } else { 1 };
+        assert_eq!(
+            store.records.load(std::sync::atomic::Ordering::SeqCst),
+            expected
+        );
+    }
+}

@@ -118,3 +118,105 @@ pub async fn revocation_is_seen_by_the_very_next_call<S: KeyStore>(store: &S) {
         "Allow"
     );
 }
+
+pub async fn a_rolled_secret_works_through_its_grace_then_is_unauthorized<S: KeyStore>(store: &S) {
+    let (old, record) = stored_key(store, ScopeSet::from(Scope::LinksRead), None).await;
+    let new = ApiKey::generate();
+    store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &new,
+            Duration::seconds(60),
+            None,
+            &apikeys::Audit::system("test", Utc::now()),
+        )
+        .await
+        .unwrap();
+    for key in [&old, &new] {
+        assert!(
+            decide_on(store, get_link(), key).await.is_ok(),
+            "both live in the grace"
+        );
+    }
+    // After the grace period (decided from the stored time, not TTL).
+    let ev = event_for(get_link(), &[("x-api-key", old.expose_secret())]);
+    let later = Utc::now() + Duration::seconds(61);
+    let deadline = apikeys::Deadline::after(authorizer::DEFAULT_BUDGET);
+    let settings = authorizer::Settings::default();
+    assert_unauthorized(authorizer::authorize(store, &settings, &ev, later, "t", deadline).await);
+    let ev = event_for(get_link(), &[("x-api-key", new.expose_secret())]);
+    assert!(
+        authorizer::authorize(store, &settings, &ev, later, "t", deadline)
+            .await
+            .is_ok()
+    );
+
+    // Rolled without a grace period: the old secret is refused at the next call.
+    let newest = ApiKey::generate();
+    store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &newest,
+            Duration::zero(),
+            None,
+            &apikeys::Audit::system("test", Utc::now()),
+        )
+        .await
+        .unwrap();
+    assert_unauthorized(decide_on(store, get_link(), &new).await);
+    assert_unauthorized(decide_on(store, get_link(), &old).await);
+    assert!(decide_on(store, get_link(), &newest).await.is_ok());
+}
+
+pub async fn a_call_records_the_keys_use_once_per_interval<S: KeyStore>(store: &S) {
+    let (key, record) = stored_key(store, ScopeSet::from(Scope::LinksRead), None).await;
+    assert_eq!(
+        store
+            .get(&record.account_id, &record.id)
+            .await
+            .unwrap()
+            .last_used_at,
+        None
+    );
+    let ev = event_for(
+        route("DELETE", "/links/{id}"),
+        &[("x-api-key", key.expose_secret())],
+    );
+    let t = Utc::now();
+    let settings = authorizer::Settings::default();
+    let deadline = apikeys::Deadline::after(authorizer::DEFAULT_BUDGET);
+    // A Deny is still a use of the key.
+    let r = authorizer::authorize(store, &settings, &ev, t, "t", deadline)
+        .await
+        .unwrap();
+    assert_eq!(authorizer::testing::effect_and_resource(&r).0, "Deny");
+    let used = store
+        .get(&record.account_id, &record.id)
+        .await
+        .unwrap()
+        .last_used_at;
+    assert_eq!(
+        used.map(|u| u.timestamp_millis()),
+        Some(t.timestamp_millis())
+    );
+    // Within the interval: no new record.
+    let ev = event_for(get_link(), &[("x-api-key", key.expose_secret())]);
+    authorizer::authorize(
+        store,
+        &settings,
+        &ev,
+        t + Duration::seconds(10),
+        "t",
+        deadline,
+    )
+    .await
+    .unwrap();
+    let again = store
+        .get(&record.account_id, &record.id)
+        .await
+        .unwrap()
+        .last_used_at;
+    assert_eq!(again, used);
+}

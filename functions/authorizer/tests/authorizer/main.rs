@@ -31,6 +31,8 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_rolled_secret_works_through_its_grace_then_is_unauthorized,
+    a_call_records_the_keys_use_once_per_interval,
     a_stored_key_is_allowed_and_denied_by_scope,
     a_key_not_in_the_store_is_unauthorized,
     an_inactive_key_is_unauthorized,
