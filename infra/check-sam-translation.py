@@ -225,7 +225,7 @@ def the_protected_stage_is_throttled():
 def every_function_logs_to_a_group_with_retention_at_the_chosen_level():
     cfn = translate()
     functions = of_type(cfn, "AWS::Lambda::Function")
-    assert len(functions) == 6, sorted(functions)
+    assert len(functions) == 8, sorted(functions)
     groups = set()
     for name, fn in functions.items():
         lc = fn["Properties"]["LoggingConfig"]
@@ -234,7 +234,7 @@ def every_function_logs_to_a_group_with_retention_at_the_chosen_level():
         group = ref(lc["LogGroup"])
         assert cfn["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
         groups.add(group)
-    assert len(groups) == 6, "a log group per function"
+    assert len(groups) == 8, "a log group per function"
     reserved = functions["AuthorizerFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": "AuthorizerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
 
@@ -263,20 +263,28 @@ def the_alarms_watch_store_failures_5xx_and_throttling():
 def functions_have_least_privilege_on_the_table():
     cfn = translate()
     allowed = {
-        "AuthorizerFunctionRole": {"dynamodb:GetItem"},
-        "CreateKeyFunctionRole": {"dynamodb:PutItem"},
+        "AuthorizerFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "CreateKeyFunctionRole": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
         "ListKeysFunctionRole": {"dynamodb:Query"},
         "GetKeyFunctionRole": {"dynamodb:GetItem"},
-        "UpdateKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-        "DeleteKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:DeleteItem"},
+        "UpdateKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+        "DeleteKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+        "RollKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "ListKeyEventsFunctionRole": {"dynamodb:GetItem", "dynamodb:Query"},
     }
     for role, actions in allowed.items():
         got = set()
         for pol in cfn["Resources"][role]["Properties"].get("Policies", []):
             for st in pol["PolicyDocument"]["Statement"]:
                 a = st["Action"]
-                got |= set(a if isinstance(a, list) else [a])
+                a = set(a if isinstance(a, list) else [a])
+                got |= a
                 assert st["Resource"] == {"Fn::GetAtt": ["KeysTable", "Arn"]}, (role, st)
+                # The authorizer's only write: lastUsedAt, nothing else.
+                if role == "AuthorizerFunctionRole" and "dynamodb:UpdateItem" in a:
+                    assert a == {"dynamodb:UpdateItem"}, a
+                    cond = st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+                    assert cond == ["pk", "sk", "lastUsedAt"], cond
         assert got == actions, (role, got)
 
 

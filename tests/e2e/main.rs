@@ -480,3 +480,121 @@ fn the_echo_backend_refuses_what_did_not_come_through_the_gateway() {
     keyed.push(("Authorization", "Bearer key-abc"));
     assert_eq!(call(&keyed), 400, "a key reached the backend");
 }
+
+/// The lifecycle over HTTP, as the issue's "done when" runs it against
+/// `make run`: roll with grace 0 and 60, last used, events with the actor,
+/// the key limit.
+#[tokio::test]
+async fn roll_last_used_events_and_the_key_limit_over_http() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = ApiConfig::new("sub", ORIGIN)
+        .unwrap()
+        .with_max_keys(3)
+        .unwrap();
+    let api = Arc::new(LocalApi::new(MemoryStore::new(), config));
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(local_stack::http::serve(listener, api, async {
+        let _ = stopped.await;
+    }));
+    let sub = "acct-life";
+    let auth = bearer(sub);
+    let (key, id) = create(&base, sub, &["links.read"]).await;
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 200);
+
+    // lastUsedAt is set by the protected call.
+    let got = request(
+        &base,
+        "GET",
+        &format!("/apikeys/{id}"),
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert!(got.json()["lastUsedAt"].is_string(), "{}", got.text());
+
+    // An update, then roll with grace 0: the old key is 401 at once.
+    assert_eq!(
+        patch(&base, sub, &id, json!({"name": "renamed"}))
+            .await
+            .status,
+        200
+    );
+    let roll = |body: Option<&'static str>| {
+        let (base, auth, id) = (base.clone(), auth.clone(), id.clone());
+        async move {
+            let mut headers = vec![("Authorization", auth.as_str())];
+            if body.is_some() {
+                headers.push(("Content-Type", "application/json"));
+            }
+            request(
+                &base,
+                "POST",
+                &format!("/apikeys/{id}/roll"),
+                &headers,
+                body,
+            )
+            .await
+        }
+    };
+    let rolled = roll(None).await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text());
+    assert_eq!(rolled.header("cache-control"), Some("no-store"));
+    let second = rolled.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 401);
+    assert_eq!(call(&base, "GET", "/links/a", &second).await.status, 200);
+
+    // Roll with grace 60: both work.
+    let rolled = roll(Some(r#"{"gracePeriodSeconds":60}"#)).await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text());
+    let third = rolled.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(call(&base, "GET", "/links/a", &second).await.status, 200);
+    assert_eq!(call(&base, "GET", "/links/a", &third).await.status, 200);
+
+    // The events: newest first, with the actor; no secret.
+    let events = request(
+        &base,
+        "GET",
+        &format!("/apikeys/{id}/events"),
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(events.status, 200, "{}", events.text());
+    let v = events.json();
+    let actions: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["rolled", "rolled", "updated", "created"]);
+    assert!(
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == sub)
+    );
+    for k in [&key, &second, &third] {
+        assert!(!events.text().contains(&k[4..14]));
+    }
+
+    // The key limit (3): two more, then 409.
+    create(&base, sub, &["links.read"]).await;
+    create(&base, sub, &["links.read"]).await;
+    let body = json!({"name": "one too many", "scopes": ["links.read"]}).to_string();
+    let r = request(
+        &base,
+        "POST",
+        "/apikeys",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "key_limit_reached");
+}

@@ -180,6 +180,13 @@ fn every_apikeys_route_maps_to_its_function() {
         ("GetKeyFunction", "get-key", "GET", "/apikeys/{id}"),
         ("UpdateKeyFunction", "update-key", "PATCH", "/apikeys/{id}"),
         ("DeleteKeyFunction", "delete-key", "DELETE", "/apikeys/{id}"),
+        ("RollKeyFunction", "roll-key", "POST", "/apikeys/{id}/roll"),
+        (
+            "ListKeyEventsFunction",
+            "list-key-events",
+            "GET",
+            "/apikeys/{id}/events",
+        ),
     ];
     let mut routes = BTreeSet::new();
     for (name, krate, method, path) in expected {
@@ -240,7 +247,7 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), 8);
     for (name, f) in functions {
         // Built by the repository Makefile at the repository root: one
         // cargo-lambda build of the workspace, then this function's binary.
@@ -292,20 +299,58 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
 #[test]
 fn least_privilege_on_the_table() {
     let t = template();
+    // Each function: the actions it performs, on the table only, and for
+    // the authorizer a second statement that may set lastUsedAt and nothing else.
     let expected: &[(&str, &[&str])] = &[
         ("AuthorizerFunction", &["dynamodb:GetItem"]),
-        ("CreateKeyFunction", &["dynamodb:PutItem"]),
+        (
+            "CreateKeyFunction",
+            &["dynamodb:PutItem", "dynamodb:UpdateItem"],
+        ),
         ("ListKeysFunction", &["dynamodb:Query"]),
         ("GetKeyFunction", &["dynamodb:GetItem"]),
         (
             "UpdateKeyFunction",
-            &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            &[
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
         ),
         (
             "DeleteKeyFunction",
-            &["dynamodb:DeleteItem", "dynamodb:GetItem"],
+            &[
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
+        ),
+        (
+            "RollKeyFunction",
+            &[
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+        ),
+        (
+            "ListKeyEventsFunction",
+            &["dynamodb:GetItem", "dynamodb:Query"],
         ),
     ];
+    let actions_of = |st: &Value| -> Vec<String> {
+        let mut got: Vec<String> = match &st["Action"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+            other => panic!("{other}"),
+        };
+        got.sort_unstable();
+        got
+    };
     for (name, actions) in expected {
         let policies = resource(&t, name)["Properties"]["Policies"]
             .as_array()
@@ -316,21 +361,29 @@ fn least_privilege_on_the_table() {
             "{name}: one inline policy, no managed ones"
         );
         let statements = policies[0]["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 1, "{name}");
         let st = &statements[0];
         assert_eq!(st["Effect"], "Allow");
-        let mut got: Vec<&str> = match &st["Action"] {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-            other => panic!("{other}"),
-        };
-        got.sort_unstable();
-        assert_eq!(&got, actions, "{name}");
-        assert_eq!(
-            st["Resource"],
-            json!({"Fn::GetAtt": ["KeysTable", "Arn"]}),
-            "{name}: the table only"
-        );
+        assert_eq!(&actions_of(st), actions, "{name}");
+        assert!(st.get("Condition").is_none(), "{name}");
+        for st in statements {
+            assert_eq!(
+                st["Resource"],
+                json!({"Fn::GetAtt": ["KeysTable", "Arn"]}),
+                "{name}: the table only"
+            );
+        }
+        if *name == "AuthorizerFunction" {
+            assert_eq!(statements.len(), 2, "{name}");
+            let record = &statements[1];
+            assert_eq!(actions_of(record), ["dynamodb:UpdateItem"]);
+            assert_eq!(
+                record["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"],
+                json!(["pk", "sk", "lastUsedAt"]),
+                "the authorizer may write lastUsedAt only"
+            );
+        } else {
+            assert_eq!(statements.len(), 1, "{name}");
+        }
     }
 }
 

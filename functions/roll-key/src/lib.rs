@@ -108,7 +108,22 @@ mod tests {
         )
         .await;
         assert_eq!(resp.status(), 201, "{}", json_body(&resp));
-        let lookup = store.lookup(&old.hash()).await.unwrap().unwrap();
+        // 60.0 is the same whole number as 60 (JSON Schema's integers).
+        let again = handle(
+            &store,
+            &config(),
+            request(&roll_event(
+                r.id.as_str(),
+                Some(r#"{"gracePeriodSeconds":60.0}"#),
+                None,
+            )),
+        )
+        .await;
+        assert_eq!(again.status(), 201, "{}", json_body(&again));
+        let lookup = store.lookup(&old.hash()).await.unwrap();
+        assert!(lookup.is_none(), "a second roll ends the first grace");
+        let first = ApiKey::parse(json_body(&resp)["key"].as_str().unwrap()).unwrap();
+        let lookup = store.lookup(&first.hash()).await.unwrap().unwrap();
         let now = keys_api::now();
         assert!(lookup.is_usable_at(now));
         assert!(!lookup.is_usable_at(now + chrono::Duration::seconds(61)));

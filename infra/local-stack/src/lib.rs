@@ -86,6 +86,7 @@ pub struct LocalApi<S> {
     requests: AtomicU64,
     /// What the backend receives, per route, from the template.
     mapping: Result<mapping::BackendMapping, String>,
+    authorizer: authorizer::Settings,
 }
 
 impl<S: KeyStore> LocalApi<S> {
@@ -94,8 +95,16 @@ impl<S: KeyStore> LocalApi<S> {
             store,
             config,
             mapping: mapping::BackendMapping::from_template().map_err(|e| e.to_string()),
+            authorizer: authorizer::Settings::default(),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// The same API with other authorizer settings.
+    #[must_use]
+    pub fn with_authorizer_settings(mut self, settings: authorizer::Settings) -> LocalApi<S> {
+        self.authorizer = settings;
+        self
     }
 
     /// Answers one request, with one log line: the function's own (the
@@ -139,13 +148,15 @@ impl<S: KeyStore> LocalApi<S> {
         let with_cors = |r: LocalResponse| {
             Answer::Gateway(r.with_header("access-control-allow-origin", &origin))
         };
+        // API Gateway's router for the dashboard's resources: /apikeys,
+        // /apikeys/{id}, /apikeys/{id}/roll, /apikeys/{id}/events.
         let rest = &req.path["/apikeys".len()..];
-        let id = rest
-            .strip_prefix('/')
-            .filter(|s| !s.is_empty() && !s.contains('/'));
-        let resource = match (rest, id) {
-            ("" | "/", _) => "/apikeys",
-            (_, Some(_)) => "/apikeys/{id}",
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
+        let (resource, id) = match segments.as_slice() {
+            [] => ("/apikeys", None),
+            [id] if !id.is_empty() => ("/apikeys/{id}", Some(*id)),
+            [id, "roll"] if !id.is_empty() => ("/apikeys/{id}/roll", Some(*id)),
+            [id, "events"] if !id.is_empty() => ("/apikeys/{id}/events", Some(*id)),
             _ => return with_cors(missing_authentication_token()),
         };
         let op = match (req.method.as_str(), resource) {
@@ -173,6 +184,8 @@ impl<S: KeyStore> LocalApi<S> {
             ("GET", "/apikeys/{id}") => Op::Get,
             ("PATCH", "/apikeys/{id}") => Op::Update,
             ("DELETE", "/apikeys/{id}") => Op::Delete,
+            ("POST", "/apikeys/{id}/roll") => Op::Roll,
+            ("GET", "/apikeys/{id}/events") => Op::Events,
             _ => return with_cors(missing_authentication_token()),
         };
         // The Cognito authorizer's part: no usable token, API Gateway answers 401 itself.
@@ -202,6 +215,8 @@ impl<S: KeyStore> LocalApi<S> {
             Op::Get => get_key::handle(store, config, request).await,
             Op::Update => update_key::handle(store, config, request).await,
             Op::Delete => delete_key::handle(store, config, request).await,
+            Op::Roll => roll_key::handle(store, config, request).await,
+            Op::Events => list_key_events::handle(store, config, request).await,
         };
         let (parts, body) = response.into_parts();
         Answer::Function(LocalResponse {
@@ -250,7 +265,7 @@ impl<S: KeyStore> LocalApi<S> {
         let deadline = apikeys::Deadline::after(authorizer::DEFAULT_BUDGET);
         let decision = authorizer::authorize(
             &self.store,
-            &authorizer::Settings::default(),
+            &self.authorizer,
             &event,
             chrono::Utc::now(),
             request_id,
@@ -409,6 +424,8 @@ enum Answer {
 
 #[derive(Clone, Copy)]
 enum Op {
+    Roll,
+    Events,
     Create,
     List,
     Get,

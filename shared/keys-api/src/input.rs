@@ -55,8 +55,15 @@ pub const MAX_GRACE_SECONDS: u64 = 86_400;
 pub fn grace_period(v: Option<&Value>) -> Result<u64, ApiError> {
     match v {
         None => Ok(0),
+        // A whole number, however JSON writes it (`60` or `60.0`: JSON
+        // Schema's integers include both).
         Some(v) => v
             .as_u64()
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=MAX_GRACE_SECONDS as f64).contains(f))
+                    .map(|f| f as u64)
+            })
             .filter(|n| *n <= MAX_GRACE_SECONDS)
             .ok_or_else(|| {
                 ApiError::invalid(

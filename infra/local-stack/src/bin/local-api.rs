@@ -9,7 +9,9 @@
 //! Environment: `PORT` (default 3000), `DYNAMODB_ENDPOINT` (default: the
 //! embedded in-memory store, whose state is lost on exit), `TABLE_NAME`
 //! (default `prolinksqr-keys`), `DASHBOARD_ORIGIN` (default
-//! `http://localhost:5173`), `ACCOUNT_ID_CLAIM` (default `sub`).
+//! `http://localhost:5173`), `ACCOUNT_ID_CLAIM` (default `sub`),
+//! `MAX_KEYS_PER_ACCOUNT` (default 100), `LAST_USED_INTERVAL_SECONDS`
+//! (default 300).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -96,8 +98,29 @@ async fn main() -> ExitCode {
     let origin =
         std::env::var("DASHBOARD_ORIGIN").unwrap_or_else(|_| "http://localhost:5173".to_owned());
     let claim = std::env::var("ACCOUNT_ID_CLAIM").unwrap_or_else(|_| "sub".to_owned());
-    let config = match ApiConfig::new(&claim, &origin) {
-        Ok(c) => c,
+    let max_keys = std::env::var("MAX_KEYS_PER_ACCOUNT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map_or(Ok(keys_api::DEFAULT_MAX_KEYS), |v| v.parse());
+    let config = match (ApiConfig::new(&claim, &origin), max_keys) {
+        (Ok(c), Ok(n)) => match c.with_max_keys(n) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("local-api: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (Err(e), _) => {
+            eprintln!("local-api: {e}");
+            return ExitCode::FAILURE;
+        }
+        (_, Err(_)) => {
+            eprintln!("local-api: MAX_KEYS_PER_ACCOUNT must be a whole number from 1 up");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = match authorizer::Settings::from_env() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("local-api: {e}");
             return ExitCode::FAILURE;
@@ -115,7 +138,7 @@ async fn main() -> ExitCode {
         None => {
             run(
                 listener,
-                LocalApi::new(MemoryStore::new(), config),
+                LocalApi::new(MemoryStore::new(), config).with_authorizer_settings(settings),
                 "embedded in-memory store (state is lost on exit)".to_owned(),
             )
             .await
@@ -123,7 +146,8 @@ async fn main() -> ExitCode {
         Some(endpoint) => match dynamo_store(endpoint, &opts.table).await {
             Ok(store) => {
                 let what = format!("DynamoDB at {endpoint}, table {}", opts.table);
-                run(listener, LocalApi::new(store, config), what).await
+                let api = LocalApi::new(store, config).with_authorizer_settings(settings);
+                run(listener, api, what).await
             }
             Err(msg) => {
                 eprintln!("local-api: {msg}");
