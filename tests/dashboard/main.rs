@@ -11,8 +11,8 @@ mod spec;
 
 use apikeys::{
     AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, GetKey, KeyChanges, KeyHash, KeyId,
-    KeyLookup, KeyRecord, ListEvents, ListKeys, LookupKey, Page, RecordUse, RollKey, StoreError,
-    Timestamp, UpdateKey,
+    KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page, RecordUse,
+    RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
 };
 use keys_api::testing::*;
 use lambda_http::{Body, Response};
@@ -115,6 +115,11 @@ impl RollKey for Failing {
 }
 impl DeleteKey for Failing {
     async fn delete(&self, _: &AccountId, _: &KeyId, _: &Audit) -> Result<(), StoreError> {
+        Err(self.0())
+    }
+}
+impl RevokeLeaked for Failing {
+    async fn revoke_leaked(&self, _: &KeyHash, _: &Audit) -> Result<LeakOutcome, StoreError> {
         Err(self.0())
     }
 }

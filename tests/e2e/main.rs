@@ -598,3 +598,103 @@ async fn roll_last_used_events_and_the_key_limit_over_http() {
     assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "key_limit_reached");
 }
+
+/// GitHub's leak report over HTTP, as the issue's "done when" runs it
+/// against `make run --github-keys-url …`: a signed report of a live key
+/// answers true_positive and the key's next call is 401; a badly signed one
+/// is 401 and the key still works; the leaked key cannot be reactivated.
+#[tokio::test]
+async fn a_signed_leak_report_revokes_the_key_at_its_next_call() {
+    use secret_scanning::testing::{KeyServer, Signer};
+    let github = Signer::generate("github-e2e");
+    let server = KeyServer::start(&[&github]).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let keys = secret_scanning::GithubKeys::new(&server.url).unwrap();
+    let api = Arc::new(
+        LocalApi::new(MemoryStore::new(), ApiConfig::new("sub", ORIGIN).unwrap())
+            .with_github_keys(keys),
+    );
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(local_stack::http::serve(listener, api, async {
+        let _ = stopped.await;
+    }));
+    let (key, id) = create(&base, "acct-leak", &["links.read"]).await;
+    let (bystander, _) = create(&base, "acct-leak", &["links.read"]).await;
+    let body = json!([{"token": key, "type": "prolinksqr_api_key", "url": "https://github.com/o/r", "source": "content"}])
+        .to_string();
+    let post = |sig: String| {
+        let (base, body) = (base.clone(), body.clone());
+        async move {
+            request(
+                &base,
+                "POST",
+                "/secret-scanning/github",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Github-Public-Key-Identifier", "github-e2e"),
+                    ("Github-Public-Key-Signature", &sig),
+                ],
+                Some(&body),
+            )
+            .await
+        }
+    };
+    // A bad signature: 401, and the key still works.
+    let forged = Signer::generate("github-e2e").sign(body.as_bytes());
+    let r = post(forged).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 200);
+
+    // A signed report: true_positive, and the next call is 401.
+    let r = post(github.sign(body.as_bytes())).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()[0]["label"], "true_positive");
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 401);
+    assert_eq!(call(&base, "GET", "/links/a", &bystander).await.status, 200);
+
+    // The dashboard shows why, and refuses to reactivate it.
+    let got = request(
+        &base,
+        "GET",
+        &format!("/apikeys/{id}"),
+        &[("Authorization", &bearer("acct-leak"))],
+        None,
+    )
+    .await;
+    assert_eq!(got.json()["deactivatedReason"], "leaked");
+    let r = patch(&base, "acct-leak", &id, json!({"active": true})).await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (409, json!("key_leaked"))
+    );
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 401);
+
+    // Rolled: the leaked secret is gone for good, the key may come back.
+    let rolled = request(
+        &base,
+        "POST",
+        &format!("/apikeys/{id}/roll"),
+        &[
+            ("Authorization", &bearer("acct-leak")),
+            ("Content-Type", "application/json"),
+        ],
+        Some(r#"{"gracePeriodSeconds":3600}"#),
+    )
+    .await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text());
+    assert_eq!(rolled.json()["deactivatedReason"], serde_json::Value::Null);
+    let new = rolled.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        patch(&base, "acct-leak", &id, json!({"active": true}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(call(&base, "GET", "/links/a", &new).await.status, 200);
+    assert_eq!(
+        call(&base, "GET", "/links/a", &key).await.status,
+        401,
+        "no grace for a leaked secret"
+    );
+}

@@ -907,3 +907,101 @@ pub async fn a_use_is_recorded_at_most_once_per_interval<S: KeyStore>(store: &S)
     );
     assert_eq!(store.lookup(&key.hash()).await.unwrap(), None);
 }
+
+pub async fn a_leaked_key_is_revoked_once_and_cannot_be_reactivated<S: KeyStore>(store: &S) {
+    use apikeys::{DeactivatedReason, LeakOutcome};
+    let (first, record) = created(store, "acct-a").await;
+    let (acct, id) = (&record.account_id, &record.id);
+    let second = ApiKey::generate();
+    store
+        .roll(
+            acct,
+            id,
+            &second,
+            Duration::hours(1),
+            None,
+            &audit("u", now()),
+        )
+        .await
+        .unwrap();
+    let scanner = audit("github-secret-scanning", now());
+
+    // The old secret, still in its grace period, is reported: the whole key stops.
+    assert_eq!(
+        store.revoke_leaked(&first.hash(), &scanner).await.unwrap(),
+        LeakOutcome::Revoked(id.clone())
+    );
+    for k in [&first, &second] {
+        assert!(!store.lookup(&k.hash()).await.unwrap().unwrap().active);
+    }
+    let revoked = store.get(acct, id).await.unwrap();
+    assert_eq!(revoked.deactivated_reason, Some(DeactivatedReason::Leaked));
+    // Reported again: nothing more changes.
+    assert_eq!(
+        store.revoke_leaked(&second.hash(), &scanner).await.unwrap(),
+        LeakOutcome::AlreadyRevoked(id.clone())
+    );
+    assert_eq!(store.get(acct, id).await.unwrap().version, revoked.version);
+    let events = store.events(acct, id, 50, None, now()).await.unwrap();
+    let revocations = events
+        .items
+        .iter()
+        .filter(|e| e.action == apikeys::EventAction::Revoked)
+        .count();
+    assert_eq!(revocations, 1);
+
+    // It cannot be reactivated; other changes are fine.
+    let on = KeyChanges {
+        active: Some(true),
+        ..KeyChanges::default()
+    };
+    assert!(matches!(
+        store.update(acct, id, &on, None, &audit("u", now())).await,
+        Err(StoreError::KeyLeaked)
+    ));
+    let rename = KeyChanges {
+        name: Some(KeyName::parse("leaked one").unwrap()),
+        ..KeyChanges::default()
+    };
+    store
+        .update(acct, id, &rename, None, &audit("u", now()))
+        .await
+        .unwrap();
+
+    // Rolled: the leaked secrets go at once (no grace), and it may come back.
+    let third = ApiKey::generate();
+    let rolled = store
+        .roll(
+            acct,
+            id,
+            &third,
+            Duration::hours(1),
+            None,
+            &audit("u", now()),
+        )
+        .await
+        .unwrap();
+    assert_eq!((rolled.deactivated_reason, rolled.previous), (None, None));
+    assert_eq!(store.lookup(&second.hash()).await.unwrap(), None);
+    store
+        .update(acct, id, &on, None, &audit("u", now()))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lookup(&third.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_usable_at(now())
+    );
+
+    // Not ours: an unknown hash.
+    assert_eq!(
+        store
+            .revoke_leaked(&ApiKey::generate().hash(), &scanner)
+            .await
+            .unwrap(),
+        LeakOutcome::NotOurs
+    );
+}

@@ -51,6 +51,7 @@ conformance_tests!(
     every_change_is_an_event_newest_first_and_outlives_the_key,
     the_key_limit_holds_and_a_delete_frees_a_place,
     a_use_is_recorded_at_most_once_per_interval,
+    a_leaked_key_is_revoked_once_and_cannot_be_reactivated,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -221,9 +221,24 @@ fn every_apikeys_route_maps_to_its_function() {
             "{name}"
         );
     }
+    // GitHub's secret-scanning endpoint is on the dashboard API without a
+    // user login: its signature is checked by the function.
+    let scanning = &resource(&t, "SecretScanningFunction")["Properties"]["Events"]["Report"];
+    assert_eq!(
+        scanning,
+        &json!({"Type": "Api", "Properties": {
+            "RestApiId": {"Ref": "DashboardApi"},
+            "Path": "/secret-scanning/github",
+            "Method": "POST",
+            "Auth": {"Authorizer": "NONE"},
+        }})
+    );
     // No other function is on the dashboard API, and no API-key route is.
     for (name, r) in t["Resources"].as_object().unwrap() {
-        if r["Type"] == "AWS::Serverless::Function" && !expected.iter().any(|e| e.0 == name) {
+        if r["Type"] == "AWS::Serverless::Function"
+            && !expected.iter().any(|e| e.0 == name)
+            && name != "SecretScanningFunction"
+        {
             assert!(r["Properties"].get("Events").is_none(), "{name} has events");
         }
     }
@@ -247,7 +262,7 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 8);
+    assert_eq!(functions.len(), 9);
     for (name, f) in functions {
         // Built by the repository Makefile at the repository root: one
         // cargo-lambda build of the workspace, then this function's binary.
@@ -340,6 +355,14 @@ fn least_privilege_on_the_table() {
         (
             "ListKeyEventsFunction",
             &["dynamodb:GetItem", "dynamodb:Query"],
+        ),
+        (
+            "SecretScanningFunction",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
         ),
     ];
     let actions_of = |st: &Value| -> Vec<String> {

@@ -4,14 +4,10 @@
 //! shows its events; another account's key, like a missing one, is 404.
 
 use apikeys::ListEvents;
-use apikeys::store::MAX_PAGE;
-use keys_api::{ApiConfig, ApiError, Reply, caller, key_id, view};
+use keys_api::{ApiConfig, ApiError, Reply, caller, input, key_id, view};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-
-/// The page size when none is asked for.
-pub const DEFAULT_LIMIT: u16 = 50;
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: ListEvents>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
@@ -28,19 +24,7 @@ pub async fn list<S: ListEvents>(
 ) -> Result<Reply, ApiError> {
     let caller = caller(req, config)?;
     let id = key_id(req)?;
-    let query = req.query_string_parameters_ref();
-    let limit = match query.and_then(|q| q.first("limit")) {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<u16>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or(ApiError::InvalidLimit)?,
-    };
-    // An empty token is no token: the first page.
-    let token = query
-        .and_then(|q| q.first("nextToken"))
-        .filter(|t| !t.is_empty());
+    let (limit, token) = input::page(req)?;
     let page = store
         .events(&caller.account, &id, limit, token, keys_api::now())
         .await?;

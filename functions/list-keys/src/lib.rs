@@ -3,14 +3,10 @@
 //! ever positions a query inside the caller's own partition.
 
 use apikeys::ListKeys;
-use apikeys::store::MAX_PAGE;
-use keys_api::{ApiConfig, ApiError, Reply, caller, view};
+use keys_api::{ApiConfig, ApiError, Reply, caller, input, view};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-
-/// The page size when none is asked for.
-pub const DEFAULT_LIMIT: u16 = 50;
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: ListKeys>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
@@ -26,19 +22,7 @@ pub async fn list<S: ListKeys>(
     req: &Request,
 ) -> Result<Reply, ApiError> {
     let caller = caller(req, config)?;
-    let query = req.query_string_parameters_ref();
-    let limit = match query.and_then(|q| q.first("limit")) {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<u16>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or(ApiError::InvalidLimit)?,
-    };
-    // An empty token is no token: the first page.
-    let token = query
-        .and_then(|q| q.first("nextToken"))
-        .filter(|t| !t.is_empty());
+    let (limit, token) = input::page(req)?;
     let page = store.list(&caller.account, limit, token).await?;
     let mut body = json!({"items": page.items.iter().map(view::record).collect::<Vec<Value>>()});
     if let Some(t) = page.next_token {

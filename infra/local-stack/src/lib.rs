@@ -87,7 +87,13 @@ pub struct LocalApi<S> {
     /// What the backend receives, per route, from the template.
     mapping: Result<mapping::BackendMapping, String>,
     authorizer: authorizer::Settings,
+    /// GitHub's secret-scanning keys (`None`: the URL was refused).
+    github: Option<secret_scanning::GithubKeys>,
 }
+
+/// The secret-scanning partner endpoint's path (on the dashboard API, with
+/// no user login: GitHub's signature is the authentication).
+pub const SECRET_SCANNING_PATH: &str = "/secret-scanning/github";
 
 impl<S: KeyStore> LocalApi<S> {
     pub fn new(store: S, config: ApiConfig) -> LocalApi<S> {
@@ -96,8 +102,16 @@ impl<S: KeyStore> LocalApi<S> {
             config,
             mapping: mapping::BackendMapping::from_template().map_err(|e| e.to_string()),
             authorizer: authorizer::Settings::default(),
+            github: secret_scanning::GithubKeys::new(secret_scanning::keys::GITHUB_KEYS_URL).ok(),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// The same API with GitHub's keys from another source.
+    #[must_use]
+    pub fn with_github_keys(mut self, keys: secret_scanning::GithubKeys) -> LocalApi<S> {
+        self.github = Some(keys);
+        self
     }
 
     /// The same API with other authorizer settings.
@@ -118,6 +132,8 @@ impl<S: KeyStore> LocalApi<S> {
         let (method, path) = (req.method.clone(), req.path.clone());
         let answer = if req.path == "/apikeys" || req.path.starts_with("/apikeys/") {
             self.dashboard(req, &request_id).await
+        } else if req.path == SECRET_SCANNING_PATH {
+            self.secret_scanning(req, &request_id).await
         } else {
             self.protected(req, &request_id).await
         };
@@ -226,6 +242,41 @@ impl<S: KeyStore> LocalApi<S> {
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .collect(),
+            body: body.as_ref().to_vec(),
+        })
+    }
+
+    // ------------------------------------------------------- secret scanning
+
+    async fn secret_scanning(&self, req: LocalRequest, request_id: &str) -> Answer {
+        let Some(github) = &self.github else {
+            return Answer::Gateway(LocalResponse::json(500, &json!({"message": null})));
+        };
+        let mut builder = lambda_http::http::Request::builder()
+            .method(req.method.as_str())
+            .uri(req.path.as_str());
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = match builder.body(lambda_http::Body::from(req.body)) {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(error = %err, "could not build the request");
+                return Answer::Gateway(LocalResponse::json(500, &json!({"message": null})));
+            }
+        };
+        let mut ctx = lambda_http::Context::default();
+        ctx.request_id = request_id.to_owned();
+        ctx.deadline =
+            u64::try_from((chrono::Utc::now() + chrono::Duration::seconds(30)).timestamp_millis())
+                .unwrap_or_default();
+        use lambda_http::RequestExt;
+        let response =
+            secret_scanning::handle(&self.store, github, request.with_lambda_context(ctx)).await;
+        let (parts, body) = response.into_parts();
+        Answer::Function(LocalResponse {
+            status: parts.status.as_u16(),
+            headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_ref().to_vec(),
         })
     }

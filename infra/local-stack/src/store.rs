@@ -8,8 +8,8 @@ use std::future::Future;
 use apikeys::dynamo::DynamoStore;
 use apikeys::{
     AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, GetKey, KeyChanges, KeyHash, KeyId,
-    KeyLookup, KeyRecord, ListEvents, ListKeys, LookupKey, Page, RecordUse, RollKey, StoreError,
-    Timestamp, UpdateKey,
+    KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page, RecordUse,
+    RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
 };
 
 /// A [`DynamoStore`] that recreates its missing table.
@@ -125,6 +125,16 @@ impl DeleteKey for RecreatingStore {
         audit: &Audit,
     ) -> Result<(), StoreError> {
         self.again(|| self.0.delete(account, id, audit)).await
+    }
+}
+
+impl RevokeLeaked for RecreatingStore {
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        audit: &Audit,
+    ) -> Result<LeakOutcome, StoreError> {
+        self.again(|| self.0.revoke_leaked(hash, audit)).await
     }
 }
 

@@ -10,8 +10,11 @@ use local_stack::testing::request;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-#[tokio::test]
-async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Starts the binary on a free port; returns it, its output lines after the
+/// "listening on" line, and its base URL.
+async fn start() -> (tokio::process::Child, Lines, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
         .args(["--port", "0"])
         .env_remove("DYNAMODB_ENDPOINT")
@@ -32,6 +35,39 @@ async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
     })
     .await
     .unwrap();
+    (child, lines, base)
+}
+
+/// Sends `signal` to the child, waits for it to exit successfully, and
+/// returns the rest of its output.
+async fn stop(mut child: tokio::process::Child, mut lines: Lines, signal: &str) -> Vec<String> {
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l.contains("local API stopped")),
+        "{rest:?}"
+    );
+    rest
+}
+
+#[tokio::test]
+async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
+    let (child, mut lines, base) = start().await;
     let mut banner = Vec::new();
     while let Ok(Ok(Some(line))) =
         tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
@@ -78,20 +114,7 @@ async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
     );
     let requests = 4;
 
-    stop(&child, "-INT");
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status {status:?}");
-    let mut rest = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        rest.push(line);
-    }
-    assert!(
-        rest.iter().any(|l| l.contains("local API stopped")),
-        "{rest:?}"
-    );
+    let rest = stop(child, lines, "-INT").await;
     // One log line per request, whoever answered it.
     let logged = banner
         .iter()
@@ -101,53 +124,10 @@ async fn the_local_api_binary_starts_answers_and_stops_on_ctrl_c() {
     assert_eq!(logged, requests, "{banner:#?}\n{rest:#?}");
 }
 
-fn stop(child: &tokio::process::Child, signal: &str) {
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 #[tokio::test]
 async fn sigterm_stops_it_as_cleanly_as_ctrl_c() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-api"))
-        .args(["--port", "0"])
-        .env_remove("DYNAMODB_ENDPOINT")
-        .env_remove("PORT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with("ProLinksQR local API listening on ") {
-                return;
-            }
-        }
-        panic!("the local API never said where it listens");
-    })
-    .await
-    .unwrap();
-    stop(&child, "-TERM");
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status {status:?}");
-    let mut rest = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        rest.push(line);
-    }
-    assert!(
-        rest.iter().any(|l| l.contains("local API stopped")),
-        "{rest:?}"
-    );
+    let (child, lines, _) = start().await;
+    stop(child, lines, "-TERM").await;
 }
 
 #[tokio::test]

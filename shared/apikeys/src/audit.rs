@@ -37,6 +37,8 @@ pub enum EventAction {
     Updated,
     Rolled,
     Deleted,
+    /// Deactivated because it leaked (reported by a secret scanner).
+    Revoked,
 }
 
 impl EventAction {
@@ -46,6 +48,7 @@ impl EventAction {
             EventAction::Updated => "updated",
             EventAction::Rolled => "rolled",
             EventAction::Deleted => "deleted",
+            EventAction::Revoked => "revoked",
         }
     }
 
@@ -55,6 +58,7 @@ impl EventAction {
             EventAction::Updated,
             EventAction::Rolled,
             EventAction::Deleted,
+            EventAction::Revoked,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -160,6 +164,16 @@ impl KeyEvent {
         e.changes = vec![
             ("prefix", FieldValue::Text(prefix.to_owned())),
             ("gracePeriodSeconds", FieldValue::Number(grace_seconds)),
+        ];
+        e
+    }
+
+    /// A leaked key was deactivated.
+    pub fn revoked(key_id: &KeyId, audit: &Audit) -> KeyEvent {
+        let mut e = KeyEvent::new(key_id, EventAction::Revoked, audit);
+        e.changes = vec![
+            ("active", FieldValue::Bool(false)),
+            ("deactivatedReason", FieldValue::Text("leaked".to_owned())),
         ];
         e
     }

@@ -22,12 +22,12 @@ use crate::audit::{
 };
 use crate::material::{ApiKey, KeyHash};
 use crate::model::{
-    AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, PreviousSecret, Timestamp,
-    format_timestamp, parse_timestamp,
+    AccountId, DeactivatedReason, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page,
+    PreviousSecret, Timestamp, format_timestamp, parse_timestamp,
 };
 use crate::store::{
-    CreateKey, DeleteKey, GetKey, ListEvents, ListKeys, LookupKey, MAX_PAGE, RecordUse, RollKey,
-    StoreError, UpdateKey, token,
+    CreateKey, DeleteKey, GetKey, LeakOutcome, ListEvents, ListKeys, LookupKey, MAX_PAGE,
+    RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, token,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -393,13 +393,14 @@ fn event_from_item(item: &Item) -> Result<KeyEvent, StoreError> {
         .and_then(|v| v.as_m().ok())
         .map(|m| {
             // A fixed order, whatever the map's: the fields events carry.
-            const FIELDS: [&str; 6] = [
+            const FIELDS: [&str; 7] = [
                 "name",
                 "scopes",
                 "active",
                 "expiresAt",
                 "prefix",
                 "gracePeriodSeconds",
+                "deactivatedReason",
             ];
             FIELDS
                 .iter()
@@ -494,6 +495,9 @@ fn record_item(record: &KeyRecord) -> Item {
     if let Some(p) = &record.previous {
         item.insert("previousKeyHash".to_owned(), s(p.hash.to_hex()));
         item.insert("previousUntil".to_owned(), s(format_timestamp(&p.until)));
+    }
+    if let Some(r) = record.deactivated_reason {
+        item.insert("deactivatedReason".to_owned(), s(r.as_str()));
     }
     item
 }
@@ -630,8 +634,20 @@ fn record_from_item(item: &Item) -> Result<KeyRecord, StoreError> {
         version: get_n(item, "version")?,
         last_used_at: get_opt_millis(item, "lastUsedAt")?,
         previous: get_previous(item)?,
+        deactivated_reason: get_reason(item, &id),
         id,
     })
+}
+
+/// Why the system deactivated the key. An unknown stored reason is taken
+/// as a leak (logged): refusing a reactivation is the safe side.
+fn get_reason(item: &Item, key_id: &KeyId) -> Option<DeactivatedReason> {
+    let stored = item.get("deactivatedReason")?;
+    let reason = stored.as_s().ok().and_then(|r| DeactivatedReason::parse(r));
+    if reason.is_none() {
+        tracing::warn!(key_id = key_id.as_str(), stored = ?stored, "unknown deactivation reason: taken as leaked");
+    }
+    Some(reason.unwrap_or(DeactivatedReason::Leaked))
 }
 
 fn build<T, E: std::error::Error + Send + Sync + 'static>(
@@ -884,6 +900,13 @@ impl UpdateKey for DynamoStore {
             condition.push_str(" AND #version = :expected");
             values.insert(":expected".to_owned(), AttributeValue::N(v.to_string()));
         }
+        if changes.active == Some(true) {
+            // A leaked key is never reactivated, even by a racing update.
+            if current.deactivated_reason.is_some() {
+                return Err(StoreError::KeyLeaked);
+            }
+            condition.push_str(" AND attribute_not_exists(deactivatedReason)");
+        }
         // A previous secret past its grace period goes now.
         let expired_previous = current.previous.filter(|p| !p.is_live_at(now));
         let remove = if expired_previous.is_some() {
@@ -955,6 +978,14 @@ impl RollKey for DynamoStore {
             let mut next = current.clone();
             next.hash = new_hash;
             next.prefix = prefix.clone();
+            // A leaked secret gets no grace; the new one may be reactivated.
+            let leaked = current.deactivated_reason.is_some();
+            next.deactivated_reason = None;
+            let grace = if leaked {
+                chrono::Duration::zero()
+            } else {
+                grace
+            };
             let live = grace > chrono::Duration::zero();
             let until = now + grace;
 
@@ -966,13 +997,21 @@ impl RollKey for DynamoStore {
                 (":now".to_owned(), s(format_timestamp(&now))),
                 (":one".to_owned(), AttributeValue::N("1".to_owned())),
             ]);
-            let remove = if live {
+            let mut removes = Vec::new();
+            if live {
                 sets.push("previousKeyHash = :old");
                 sets.push("previousUntil = :until");
                 values.insert(":until".to_owned(), s(format_timestamp(&until)));
-                ""
             } else {
-                " REMOVE previousKeyHash, previousUntil"
+                removes.extend(["previousKeyHash", "previousUntil"]);
+            }
+            if leaked {
+                removes.push("deactivatedReason");
+            }
+            let remove = if removes.is_empty() {
+                String::new()
+            } else {
+                format!(" REMOVE {}", removes.join(", "))
             };
             let mut condition = "attribute_exists(pk) AND keyHash = :old".to_owned();
             if let Some(v) = expected_version {
@@ -1050,6 +1089,7 @@ impl DynamoStore {
     ) -> StoreError {
         match (expected_version, self.get_record_item(account, id).await) {
             (_, Err(e)) => e,
+            (_, Ok(item)) if item.contains_key("deactivatedReason") => StoreError::KeyLeaked,
             (Some(_), Ok(_)) => StoreError::VersionConflict,
             // Exists again without a version condition: only a delete and a
             // re-create with the same id could do that, and ids are random.
@@ -1167,6 +1207,75 @@ impl DeleteKey for DynamoStore {
             }
             TxOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
         }
+    }
+}
+
+impl RevokeLeaked for DynamoStore {
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        audit: &Audit,
+    ) -> Result<LeakOutcome, StoreError> {
+        let now = audit.at;
+        for _ in 0..ROLL_ATTEMPTS {
+            let Some(lookup) = self.lookup(hash).await? else {
+                return Ok(LeakOutcome::NotOurs);
+            };
+            if lookup.is_expired_at(now) {
+                return Ok(LeakOutcome::NotOurs);
+            }
+            let (account, id) = (&lookup.account_id, &lookup.key_id);
+            let current = match self.get_record(account, id).await {
+                Ok(r) => r,
+                Err(StoreError::NotFound) => return Ok(LeakOutcome::NotOurs),
+                Err(e) => return Err(e),
+            };
+            if current.deactivated_reason.is_some() {
+                return Ok(LeakOutcome::AlreadyRevoked(id.clone()));
+            }
+            let mut items = vec![self.update_item(
+                record_pk(account),
+                record_sk(id),
+                "SET active = :false, deactivatedReason = :leaked, updatedAt = :now ADD #version :one"
+                    .to_owned(),
+                Some("attribute_exists(pk) AND version = :seen".to_owned()),
+                HashMap::from([("#version".to_owned(), "version".to_owned())]),
+                Item::from([
+                    (":false".to_owned(), AttributeValue::Bool(false)),
+                    (":leaked".to_owned(), s(DeactivatedReason::Leaked.as_str())),
+                    (":now".to_owned(), s(format_timestamp(&now))),
+                    (":one".to_owned(), AttributeValue::N("1".to_owned())),
+                    (":seen".to_owned(), AttributeValue::N(current.version.to_string())),
+                ]),
+            )?];
+            let mut hashes = vec![current.hash];
+            hashes.extend(
+                current
+                    .previous
+                    .filter(|p| p.is_live_at(now))
+                    .map(|p| p.hash),
+            );
+            for h in hashes {
+                items.push(self.update_item(
+                    lookup_pk(&h),
+                    LOOKUP_SK.to_owned(),
+                    "SET active = :false".to_owned(),
+                    Some("attribute_exists(pk)".to_owned()),
+                    HashMap::new(),
+                    Item::from([(":false".to_owned(), AttributeValue::Bool(false))]),
+                )?);
+            }
+            let event = KeyEvent::revoked(id, audit);
+            items.push(self.put(event_item(account, &event, None), None)?);
+            match self.transact(items).await? {
+                TxOutcome::Done => return Ok(LeakOutcome::Revoked(id.clone())),
+                // Changed since the read (or deleted): read again.
+                TxOutcome::ConditionFailed(_) => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the key kept changing while it was revoked".into(),
+        ))
     }
 }
 

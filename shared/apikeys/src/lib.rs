@@ -23,11 +23,12 @@ pub mod testing;
 pub use audit::{Audit, EventAction, EventId, EventPage, FieldValue, KeyEvent};
 pub use material::{ApiKey, KeyFormatError, KeyHash};
 pub use model::{
-    AccountId, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page, PreviousSecret, Timestamp,
+    AccountId, DeactivatedReason, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page,
+    PreviousSecret, Timestamp,
 };
 pub use store::{
-    CreateKey, Deadline, DeleteKey, GetKey, KeyStore, ListEvents, ListKeys, LookupKey, MemoryStore,
-    RecordUse, RollKey, StoreError, UpdateKey,
+    CreateKey, Deadline, DeleteKey, GetKey, KeyStore, LeakOutcome, ListEvents, ListKeys, LookupKey,
+    MemoryStore, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey,
 };
 
 /// An error and all its sources on one line, for logs (SDK errors keep their

@@ -147,6 +147,28 @@ pub struct KeyRecord {
     pub last_used_at: Option<Timestamp>,
     /// The secret a roll replaced, while its grace period may still be running.
     pub previous: Option<PreviousSecret>,
+    /// Why the key was deactivated, when the system did it.
+    pub deactivated_reason: Option<DeactivatedReason>,
+}
+
+/// Why the system (not a dashboard user) deactivated a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeactivatedReason {
+    /// Reported public by a secret scanner: it cannot be reactivated; roll
+    /// it (the leaked secret stops at once) or create a new key.
+    Leaked,
+}
+
+impl DeactivatedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeactivatedReason::Leaked => "leaked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeactivatedReason> {
+        (s == "leaked").then_some(DeactivatedReason::Leaked)
+    }
 }
 
 /// A rolled-over secret that keeps authenticating until `until`.
@@ -189,6 +211,7 @@ impl KeyRecord {
             version: 1,
             last_used_at: None,
             previous: None,
+            deactivated_reason: None,
         }
     }
 

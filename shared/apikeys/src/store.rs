@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::audit::{Audit, DELETED_EVENTS_KEPT, EventId, EventPage, KeyEvent};
 use crate::material::{ApiKey, KeyHash};
 use crate::model::{
-    AccountId, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, PreviousSecret, Timestamp,
+    AccountId, DeactivatedReason, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, PreviousSecret,
+    Timestamp,
 };
 
 /// Largest page a list may ask for.
@@ -25,7 +26,7 @@ pub const MAX_PAGE: u16 = 100;
 /// An error from below the store (the SDK's), kept whole as the source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A store failure. The first five are outcomes of the caller's request
+/// A store failure. The first six are outcomes of the caller's request
 /// (→ 4xx); the rest are ours (→ 503, or 500 for `Corrupt`).
 ///
 /// After `Unavailable`, `Throttled` or `DeadlineExceeded` a write may or may
@@ -42,6 +43,8 @@ pub enum StoreError {
     InvalidToken,
     #[error("the account has as many keys as it may have")]
     KeyLimitReached,
+    #[error("the key leaked and cannot be reactivated")]
+    KeyLeaked,
     #[error("the key store is unavailable")]
     Unavailable(#[source] BoxError),
     /// DynamoDB refused for capacity (`ProvisionedThroughputExceededException`,
@@ -213,9 +216,40 @@ pub trait ListEvents: Send + Sync {
     ) -> impl Future<Output = Result<EventPage, StoreError>> + Send;
 }
 
+/// What a leak report did to a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeakOutcome {
+    /// A key of ours: deactivated now, with the reason `leaked`.
+    Revoked(KeyId),
+    /// A key of ours, already deactivated for a leak: nothing more changed.
+    AlreadyRevoked(KeyId),
+    /// No live secret of ours has this hash.
+    NotOurs,
+}
+
+/// Deactivates the key whose secret has `hash` because it leaked: the key
+/// and every live secret of it stop, with the reason `leaked` and a
+/// `revoked` event, in one transaction. Idempotent.
+pub trait RevokeLeaked: Send + Sync {
+    fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        audit: &Audit,
+    ) -> impl Future<Output = Result<LeakOutcome, StoreError>> + Send;
+}
+
 /// Every capability: what the conformance suite and the local API need.
 pub trait KeyStore:
-    LookupKey + RecordUse + CreateKey + GetKey + ListKeys + UpdateKey + RollKey + DeleteKey + ListEvents
+    LookupKey
+    + RecordUse
+    + CreateKey
+    + GetKey
+    + ListKeys
+    + UpdateKey
+    + RollKey
+    + DeleteKey
+    + ListEvents
+    + RevokeLeaked
 {
 }
 impl<T> KeyStore for T where
@@ -228,6 +262,7 @@ impl<T> KeyStore for T where
         + RollKey
         + DeleteKey
         + ListEvents
+        + RevokeLeaked
 {
 }
 
@@ -493,6 +528,11 @@ impl UpdateKey for MemoryStore {
         if expected_version.is_some_and(|v| v != record.version) {
             return Err(StoreError::VersionConflict);
         }
+        if changes.active == Some(true)
+            && record.deactivated_reason == Some(DeactivatedReason::Leaked)
+        {
+            return Err(StoreError::KeyLeaked);
+        }
         changes.apply_to(record, audit.at);
         let record = record.clone();
         state.sync_lookups(&record, audit.at);
@@ -522,6 +562,13 @@ impl RollKey for MemoryStore {
         }
         let earlier = record.previous.take();
         let old = record.hash;
+        // A leaked secret gets no grace; the new one may be reactivated.
+        let leaked = record.deactivated_reason.take().is_some();
+        let grace = if leaked {
+            chrono::Duration::zero()
+        } else {
+            grace
+        };
         let live_for = grace > chrono::Duration::zero();
         record.previous = live_for.then(|| PreviousSecret {
             hash: old,
@@ -574,6 +621,37 @@ impl DeleteKey for MemoryStore {
         state.gone.insert((account.clone(), id.clone()), audit.at);
         state.event(account, KeyEvent::deleted(id, audit));
         Ok(())
+    }
+}
+
+impl RevokeLeaked for MemoryStore {
+    async fn revoke_leaked(
+        &self,
+        hash: &KeyHash,
+        audit: &Audit,
+    ) -> Result<LeakOutcome, StoreError> {
+        let mut state = self.state()?;
+        let Some(lookup) = state.lookups.get(hash).cloned() else {
+            return Ok(LeakOutcome::NotOurs);
+        };
+        if lookup.is_expired_at(audit.at) {
+            return Ok(LeakOutcome::NotOurs);
+        }
+        let (account, id) = (lookup.account_id, lookup.key_id);
+        let Ok(record) = state.record_mut(&account, &id) else {
+            return Ok(LeakOutcome::NotOurs);
+        };
+        if record.deactivated_reason == Some(DeactivatedReason::Leaked) {
+            return Ok(LeakOutcome::AlreadyRevoked(id));
+        }
+        record.active = false;
+        record.deactivated_reason = Some(DeactivatedReason::Leaked);
+        record.updated_at = audit.at;
+        record.version += 1;
+        let record = record.clone();
+        state.sync_lookups(&record, audit.at);
+        state.event(&account, KeyEvent::revoked(&id, audit));
+        Ok(LeakOutcome::Revoked(id))
     }
 }
 

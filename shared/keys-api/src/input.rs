@@ -37,6 +37,29 @@ pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// A page's size when none is asked for.
+pub const DEFAULT_LIMIT: u16 = 50;
+
+/// A list's paging query: `limit` (1–[`apikeys::store::MAX_PAGE`], default
+/// [`DEFAULT_LIMIT`]; anything else is 400 `invalid_limit`) and `nextToken`
+/// (an empty one is none: the first page).
+pub fn page(req: &Request) -> Result<(u16, Option<&str>), ApiError> {
+    use lambda_http::RequestExt;
+    let query = req.query_string_parameters_ref();
+    let limit = match query.and_then(|q| q.first("limit")) {
+        None => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=apikeys::store::MAX_PAGE).contains(n))
+            .ok_or(ApiError::InvalidLimit)?,
+    };
+    let token = query
+        .and_then(|q| q.first("nextToken"))
+        .filter(|t| !t.is_empty());
+    Ok((limit, token))
+}
+
 /// Like [`json_object`], but an empty body (with any content type, or none)
 /// is an empty object: for operations whose body is optional.
 pub fn optional_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {

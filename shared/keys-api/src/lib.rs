@@ -154,6 +154,8 @@ pub enum ApiError {
     VersionConflict,
     #[error("the account has as many keys as it may have: delete one first")]
     KeyLimitReached,
+    #[error("the key leaked and cannot be reactivated: roll it or create a new key")]
+    KeyLeaked,
     #[error("the request body is larger than {} bytes", input::MAX_BODY)]
     PayloadTooLarge,
     #[error("the request body must be JSON (Content-Type: application/json)")]
@@ -196,7 +198,9 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::VersionConflict | ApiError::KeyLimitReached => StatusCode::CONFLICT,
+            ApiError::VersionConflict | ApiError::KeyLimitReached | ApiError::KeyLeaked => {
+                StatusCode::CONFLICT
+            }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MalformedJson(_)
@@ -220,6 +224,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::VersionConflict => "version_conflict",
             ApiError::KeyLimitReached => "key_limit_reached",
+            ApiError::KeyLeaked => "key_leaked",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MalformedJson(_) => "malformed_json",
@@ -251,6 +256,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::VersionConflict => ApiError::VersionConflict,
             StoreError::KeyLimitReached => ApiError::KeyLimitReached,
+            StoreError::KeyLeaked => ApiError::KeyLeaked,
             StoreError::InvalidToken => ApiError::InvalidToken,
             StoreError::Throttled(_) => ApiError::Throttled(err),
             StoreError::Unavailable(_)
@@ -404,6 +410,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::VersionConflict,
             ApiError::KeyLimitReached,
+            ApiError::KeyLeaked,
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType,
             ApiError::MalformedJson("x".into()),

@@ -20,6 +20,7 @@ pub fn record(r: &KeyRecord) -> Value {
         "updatedAt": format_timestamp(&r.updated_at),
         "expiresAt": r.expires_at.as_ref().map(format_timestamp),
         "lastUsedAt": r.last_used_at.as_ref().map(format_timestamp),
+        "deactivatedReason": r.deactivated_reason.map(|d| d.as_str()),
     })
 }
 

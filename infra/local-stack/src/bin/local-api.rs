@@ -2,7 +2,7 @@
 //! handlers and the real authorizer, on one loopback port.
 //!
 //! ```text
-//! local-api [--port N] [--dynamodb URL] [--table NAME]
+//! local-api [--port N] [--dynamodb URL] [--table NAME] [--github-keys-url URL]
 //! local-api token SUB        print an unsigned dashboard token for SUB
 //! ```
 //!
@@ -11,7 +11,8 @@
 //! (default `prolinksqr-keys`), `DASHBOARD_ORIGIN` (default
 //! `http://localhost:5173`), `ACCOUNT_ID_CLAIM` (default `sub`),
 //! `MAX_KEYS_PER_ACCOUNT` (default 100), `LAST_USED_INTERVAL_SECONDS`
-//! (default 300).
+//! (default 300), `GITHUB_KEYS_URL` (GitHub's secret-scanning keys; default
+//! GitHub's own URL).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -28,10 +29,11 @@ struct Options {
     port: u16,
     dynamodb: Option<String>,
     table: String,
+    github_keys_url: String,
 }
 
 fn usage() -> &'static str {
-    "usage: local-api [--port N] [--dynamodb URL] [--table NAME]\n       local-api token SUB"
+    "usage: local-api [--port N] [--dynamodb URL] [--table NAME] [--github-keys-url URL]\n       local-api token SUB"
 }
 
 /// The options, or `None` when help was asked for.
@@ -46,6 +48,8 @@ fn options() -> Result<Option<Options>, String> {
         },
         dynamodb: env("DYNAMODB_ENDPOINT"),
         table: env("TABLE_NAME").unwrap_or_else(|| "prolinksqr-keys".to_owned()),
+        github_keys_url: env("GITHUB_KEYS_URL")
+            .unwrap_or_else(|| secret_scanning::keys::GITHUB_KEYS_URL.to_owned()),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,6 +65,7 @@ fn options() -> Result<Option<Options>, String> {
             }
             "--dynamodb" => o.dynamodb = Some(value("--dynamodb")?),
             "--table" => o.table = value("--table")?,
+            "--github-keys-url" => o.github_keys_url = value("--github-keys-url")?,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
@@ -119,6 +124,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let github = match secret_scanning::GithubKeys::new(&opts.github_keys_url) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("local-api: --github-keys-url: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let settings = match authorizer::Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -138,7 +150,9 @@ async fn main() -> ExitCode {
         None => {
             run(
                 listener,
-                LocalApi::new(MemoryStore::new(), config).with_authorizer_settings(settings),
+                LocalApi::new(MemoryStore::new(), config)
+                    .with_authorizer_settings(settings)
+                    .with_github_keys(github),
                 "embedded in-memory store (state is lost on exit)".to_owned(),
             )
             .await
@@ -146,7 +160,9 @@ async fn main() -> ExitCode {
         Some(endpoint) => match dynamo_store(endpoint, &opts.table).await {
             Ok(store) => {
                 let what = format!("DynamoDB at {endpoint}, table {}", opts.table);
-                let api = LocalApi::new(store, config).with_authorizer_settings(settings);
+                let api = LocalApi::new(store, config)
+                    .with_authorizer_settings(settings)
+                    .with_github_keys(github);
                 run(listener, api, what).await
             }
             Err(msg) => {
@@ -183,6 +199,7 @@ async fn run<S: KeyStore + 'static>(
     api: LocalApi<S>,
     store: String,
 ) -> ExitCode {
+    let stop = stop_signal();
     let base = match listener.local_addr() {
         Ok(a) => format!("http://{a}"),
         Err(_) => "http://127.0.0.1".to_owned(),
@@ -208,23 +225,29 @@ async fn run<S: KeyStore + 'static>(
     println!("  curl -s {base}/links/abc -H 'x-api-key: key-…'");
     println!();
     println!("Ctrl-C (or SIGTERM) stops it.");
-    http::serve(listener, Arc::new(api), stop_signal()).await;
+    http::serve(listener, Arc::new(api), stop).await;
     println!("local API stopped");
     ExitCode::SUCCESS
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM: either stops the server the same clean way.
-async fn stop_signal() {
+/// Both handlers are installed now, before the banner says the API listens,
+/// so a signal sent right after that line is never the default action.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let int = signal(SignalKind::interrupt()).ok();
+    let term = signal(SignalKind::terminate()).ok();
+    async move {
+        match (int, term) {
+            (Some(mut int), Some(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

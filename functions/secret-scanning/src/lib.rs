@@ -1,0 +1,475 @@
+//! `POST /secret-scanning/github`: GitHub's secret-scanning partner endpoint.
+//!
+//! GitHub posts a JSON array of `{"token", "type", "url", "source"}` found in
+//! public code, signed with ECDSA P-256 / SHA-256 over the raw body; the
+//! headers name the key (`Github-Public-Key-Identifier`) and carry the
+//! signature (`Github-Public-Key-Signature`, base64 DER). GitHub's public
+//! keys come from a URL (`GITHUB_KEYS_URL`), cached, and fetched again when
+//! an unknown identifier arrives. A missing or invalid signature is 401 and
+//! changes nothing.
+//!
+//! Every reported token is public from then on: one of our format, with a
+//! valid checksum, whose SHA-256 names a live secret of ours, has its key
+//! deactivated with the reason `leaked` (an audit event, in the same
+//! transaction) and is labelled `true_positive`; anything else is
+//! `false_positive`. The same report twice changes nothing more. The answer
+//! is GitHub's feedback array: `{"token_hash", "token_type", "label"}`.
+
+pub mod keys;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+use apikeys::{ApiKey, Audit, LeakOutcome, RevokeLeaked};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub use keys::{GithubKeys, KeysError, PublicKeys};
+
+/// The largest report accepted (GitHub's batches are far smaller).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The most tokens one report may name.
+pub const MAX_TOKENS: usize = 1000;
+/// The token type GitHub is registered to send (the feedback echoes it).
+pub const TOKEN_TYPE: &str = "prolinksqr_api_key";
+/// Who the audit trail names for a revocation.
+pub const ACTOR: &str = "github-secret-scanning";
+
+/// Why a report was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("not signed by a current GitHub secret-scanning key")]
+    BadSignature,
+    #[error("the report is larger than {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("the report names more than {MAX_TOKENS} tokens")]
+    TooManyTokens,
+    #[error("the report is not a JSON array of {{\"token\", \"type\", …}} objects")]
+    Malformed,
+    #[error("only POST is accepted")]
+    Method,
+    #[error("GitHub's public keys could not be fetched; try again")]
+    Keys(#[source] KeysError),
+    #[error("the key store is unavailable; try again")]
+    Store(#[from] apikeys::StoreError),
+}
+
+impl ReportError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ReportError::BadSignature => StatusCode::UNAUTHORIZED,
+            ReportError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ReportError::TooManyTokens | ReportError::Malformed => StatusCode::BAD_REQUEST,
+            ReportError::Method => StatusCode::METHOD_NOT_ALLOWED,
+            ReportError::Keys(_) | ReportError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ReportError::BadSignature => "unauthorized",
+            ReportError::TooLarge => "payload_too_large",
+            ReportError::TooManyTokens => "too_many_tokens",
+            ReportError::Malformed => "malformed_report",
+            ReportError::Method => "method_not_allowed",
+            ReportError::Keys(_) | ReportError::Store(_) => "service_unavailable",
+        }
+    }
+}
+
+/// The Lambda handler: the report checked and acted on within the
+/// invocation's deadline.
+pub async fn handle<S: RevokeLeaked, K: PublicKeys>(
+    store: &S,
+    keys: &K,
+    req: Request,
+) -> Response<Body> {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let outcome = keys_api::deadline(&req)
+        .run(report(store, keys, &req, &request_id))
+        .await;
+    let (status, body) = match outcome {
+        Ok(feedback) => (StatusCode::OK, Value::Array(feedback)),
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::error!(request_id, error = %apikeys::error_chain(&err), "secret-scanning report failed");
+            } else {
+                tracing::warn!(
+                    request_id,
+                    code = err.code(),
+                    "secret-scanning report refused"
+                );
+            }
+            (
+                err.status(),
+                json!({"error": {"code": err.code(), "message": err.to_string()}}),
+            )
+        }
+    };
+    let mut resp = Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Checks the report and revokes what it names; returns GitHub's feedback.
+pub async fn report<S: RevokeLeaked, K: PublicKeys>(
+    store: &S,
+    keys: &K,
+    req: &Request,
+    request_id: &str,
+) -> Result<Vec<Value>, ReportError> {
+    if req.method() != lambda_http::http::Method::POST {
+        return Err(ReportError::Method);
+    }
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > MAX_BODY {
+        return Err(ReportError::TooLarge);
+    }
+    verify(keys, req, body).await?;
+
+    let tokens = parse(body)?;
+    let audit = Audit {
+        actor: ACTOR.to_owned(),
+        request_id: request_id.to_owned(),
+        at: keys_api::now(),
+    };
+    let mut feedback = Vec::with_capacity(tokens.len());
+    let (mut revoked, mut ours) = (0usize, 0usize);
+    for (token, token_type) in tokens {
+        let label = match ApiKey::parse(&token) {
+            // Not of our format, or a checksum typo: no store read.
+            Err(_) => "false_positive",
+            Ok(key) => match store.revoke_leaked(&key.hash(), &audit).await {
+                Ok(LeakOutcome::Revoked(id)) => {
+                    tracing::warn!(request_id, key_id = id.as_str(), "leaked key revoked");
+                    revoked += 1;
+                    ours += 1;
+                    "true_positive"
+                }
+                Ok(LeakOutcome::AlreadyRevoked(_)) => {
+                    ours += 1;
+                    "true_positive"
+                }
+                Ok(LeakOutcome::NotOurs) => "false_positive",
+                Err(e) => return Err(ReportError::Store(e)),
+            },
+        };
+        feedback.push(json!({
+            "token_hash": hex::encode(Sha256::digest(token.as_bytes())),
+            "token_type": token_type,
+            "label": label,
+        }));
+    }
+    tracing::info!(
+        request_id,
+        reported = feedback.len(),
+        ours,
+        revoked,
+        "secret-scanning report"
+    );
+    Ok(feedback)
+}
+
+/// The signature over the raw body, by the key the headers name.
+async fn verify<K: PublicKeys>(keys: &K, req: &Request, body: &[u8]) -> Result<(), ReportError> {
+    let header = |name: &str| {
+        let mut values = req.headers().get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => v.to_str().ok().map(str::trim),
+            _ => None,
+        }
+    };
+    let (Some(id), Some(signature)) = (
+        header("github-public-key-identifier"),
+        header("github-public-key-signature"),
+    ) else {
+        return Err(ReportError::BadSignature);
+    };
+    let signature = STANDARD
+        .decode(signature)
+        .map_err(|_| ReportError::BadSignature)?;
+    let Some(point) = keys.key(id).await.map_err(ReportError::Keys)? else {
+        return Err(ReportError::BadSignature);
+    };
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+        point,
+    )
+    .verify(body, &signature)
+    .map_err(|_| ReportError::BadSignature)
+}
+
+/// `(token, type)` of every entry; the whole report is refused unless every
+/// entry is an object with a string `token` (extra fields are GitHub's).
+fn parse(body: &[u8]) -> Result<Vec<(String, String)>, ReportError> {
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
+        return Err(ReportError::Malformed);
+    };
+    if items.len() > MAX_TOKENS {
+        return Err(ReportError::TooManyTokens);
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            let token = item.get("token").and_then(Value::as_str);
+            let kind = item
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or(TOKEN_TYPE);
+            token
+                .map(|t| (t.to_owned(), kind.to_owned()))
+                .ok_or(ReportError::Malformed)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{KeyServer, Signer};
+    use apikeys::{GetKey, ListEvents, LookupKey, MemoryStore};
+    use keys_api::testing::seed_key;
+    use std::time::Duration;
+
+    fn report_request(body: &str, id: Option<&str>, signature: Option<&str>) -> Request {
+        let mut b = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/secret-scanning/github")
+            .header("content-type", "application/json");
+        if let Some(id) = id {
+            b = b.header("Github-Public-Key-Identifier", id);
+        }
+        if let Some(sig) = signature {
+            b = b.header("Github-Public-Key-Signature", sig);
+        }
+        b.body(Body::from(body.to_owned())).unwrap()
+    }
+
+    fn signed(signer: &Signer, body: &str) -> Request {
+        report_request(body, Some(&signer.id), Some(&signer.sign(body.as_bytes())))
+    }
+
+    fn labels(resp: &Response<Body>) -> Vec<String> {
+        let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        v.as_array()
+            .unwrap_or_else(|| panic!("not an array: {v}"))
+            .iter()
+            .map(|f| f["label"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn keys(server: &KeyServer) -> GithubKeys {
+        GithubKeys::new(&server.url)
+            .unwrap()
+            .refreshing_at_most_every(Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn a_signed_report_revokes_our_live_keys_and_labels_every_token() {
+        let store = MemoryStore::new();
+        let (leaked, record) = seed_key(&store, "acct-a").await;
+        let (other_account, theirs) = seed_key(&store, "acct-b").await;
+        let (untouched, _) = seed_key(&store, "acct-a").await;
+        let github = Signer::generate("github-1");
+        let server = KeyServer::start(&[&github]).await;
+        let keys = keys(&server).await;
+        let mut typo = leaked.expose_secret().to_owned();
+        typo.pop();
+        typo.push(if leaked.expose_secret().ends_with('0') {
+            '1'
+        } else {
+            '0'
+        });
+        let body = json!([
+            {"token": leaked.expose_secret(), "type": TOKEN_TYPE, "url": "https://github.com/o/r/blob/x", "source": "content"},
+            {"token": "ghp_notoursatall", "type": TOKEN_TYPE, "url": "u", "source": "content"},
+            {"token": typo, "type": TOKEN_TYPE, "url": "u", "source": "content"},
+            {"token": other_account.expose_secret(), "type": TOKEN_TYPE, "url": "u", "source": "content"},
+            {"token": apikeys::ApiKey::generate().expose_secret(), "type": TOKEN_TYPE, "url": "u", "source": "content"},
+        ])
+        .to_string();
+        let resp = handle(&store, &keys, signed(&github, &body)).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            labels(&resp),
+            [
+                "true_positive",
+                "false_positive",
+                "false_positive",
+                "true_positive",
+                "false_positive"
+            ]
+        );
+        let v: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        assert_eq!(v[0]["token_hash"], leaked.hash().to_hex());
+        assert_eq!(v[0]["token_type"], TOKEN_TYPE);
+
+        // Revoked at once, with the reason and an event; the others untouched.
+        let lookup = store.lookup(&leaked.hash()).await.unwrap().unwrap();
+        assert!(!lookup.active, "the next protected call is 401");
+        let r = store.get(&record.account_id, &record.id).await.unwrap();
+        assert_eq!(
+            r.deactivated_reason,
+            Some(apikeys::DeactivatedReason::Leaked)
+        );
+        let events = store
+            .events(&record.account_id, &record.id, 10, None, keys_api::now())
+            .await
+            .unwrap();
+        assert_eq!(events.items[0].action, apikeys::EventAction::Revoked);
+        assert_eq!(events.items[0].actor, ACTOR);
+        assert!(!store.lookup(&theirs.hash).await.unwrap().unwrap().active);
+        assert!(
+            store
+                .lookup(&untouched.hash())
+                .await
+                .unwrap()
+                .unwrap()
+                .active
+        );
+
+        // The same report again: the same labels, nothing more changed.
+        let again = handle(&store, &keys, signed(&github, &body)).await;
+        assert_eq!(labels(&again), labels(&resp));
+        let after = store.get(&record.account_id, &record.id).await.unwrap();
+        assert_eq!(after.version, r.version);
+        let events_after = store
+            .events(&record.account_id, &record.id, 10, None, keys_api::now())
+            .await
+            .unwrap();
+        assert_eq!(events_after.items.len(), events.items.len());
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_forged_or_edited_report_is_401_and_changes_nothing() {
+        let store = MemoryStore::new();
+        let (key, _) = seed_key(&store, "acct-a").await;
+        let github = Signer::generate("github-1");
+        let impostor = Signer::generate("github-1");
+        let stranger = Signer::generate("not-github");
+        let server = KeyServer::start(&[&github]).await;
+        let keys = keys(&server).await;
+        let body = json!([{"token": key.expose_secret(), "type": TOKEN_TYPE}]).to_string();
+        let edited = body.replace(TOKEN_TYPE, "other_type");
+        let cases = [
+            ("no headers", report_request(&body, None, None)),
+            (
+                "no signature",
+                report_request(&body, Some("github-1"), None),
+            ),
+            (
+                "not base64",
+                report_request(&body, Some("github-1"), Some("%%%")),
+            ),
+            ("another key's signature", signed(&impostor, &body)),
+            ("an unknown key", signed(&stranger, &body)),
+            (
+                "a body edited after signing",
+                report_request(
+                    &edited,
+                    Some("github-1"),
+                    Some(&github.sign(body.as_bytes())),
+                ),
+            ),
+        ];
+        for (what, req) in cases {
+            let resp = handle(&store, &keys, req).await;
+            assert_eq!(resp.status(), 401, "{what}");
+        }
+        assert!(
+            store.lookup(&key.hash()).await.unwrap().unwrap().active,
+            "nothing changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn rotated_keys_are_fetched_when_an_unknown_identifier_arrives() {
+        let store = MemoryStore::new();
+        let (key, _) = seed_key(&store, "acct-a").await;
+        let old = Signer::generate("github-old");
+        let new = Signer::generate("github-new");
+        let server = KeyServer::start(&[&old]).await;
+        let keys = keys(&server).await;
+        let body = json!([{"token": "nothing-of-ours", "type": TOKEN_TYPE}]).to_string();
+        assert_eq!(
+            handle(&store, &keys, signed(&old, &body)).await.status(),
+            200
+        );
+        assert_eq!(
+            handle(&store, &keys, signed(&old, &body)).await.status(),
+            200
+        );
+        assert_eq!(server.fetches(), 1, "cached");
+        server.rotate(&[&new]);
+        let body = json!([{"token": key.expose_secret(), "type": TOKEN_TYPE}]).to_string();
+        let resp = handle(&store, &keys, signed(&new, &body)).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(labels(&resp), ["true_positive"]);
+        assert_eq!(server.fetches(), 2, "fetched again for the new identifier");
+
+        // Without a forced refresh, an unknown identifier does not hammer the server.
+        let slow = GithubKeys::new(&server.url).unwrap();
+        let stranger = Signer::generate("made-up");
+        for _ in 0..3 {
+            assert_eq!(
+                handle(&store, &slow, signed(&stranger, &body))
+                    .await
+                    .status(),
+                401
+            );
+        }
+        assert_eq!(
+            server.fetches(),
+            3,
+            "one fetch for three unknown identifiers"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_or_malformed_reports_are_refused() {
+        let store = MemoryStore::new();
+        let github = Signer::generate("github-1");
+        let server = KeyServer::start(&[&github]).await;
+        let keys = keys(&server).await;
+        let many: Vec<Value> = (0..=MAX_TOKENS)
+            .map(|i| json!({"token": format!("t{i}"), "type": TOKEN_TYPE}))
+            .collect();
+        let many = Value::Array(many).to_string();
+        let huge = format!(r#"[{{"token":"{}"}}]"#, "x".repeat(MAX_BODY));
+        for (body, status) in [
+            (many.as_str(), 400),
+            (huge.as_str(), 413),
+            ("{}", 400),
+            (r#"[{"type":"x"}]"#, 400),
+            ("not json", 400),
+        ] {
+            let resp = handle(&store, &keys, signed(&github, body)).await;
+            assert_eq!(resp.status(), status, "{}", &body[..body.len().min(40)]);
+        }
+        let get = lambda_http::http::Request::builder()
+            .method("GET")
+            .uri("/secret-scanning/github")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(handle(&store, &keys, get).await.status(), 405);
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_key_urls() {
+        assert!(GithubKeys::new(keys::GITHUB_KEYS_URL).is_ok());
+        assert!(GithubKeys::new("http://127.0.0.1:9/keys").is_ok());
+        assert!(GithubKeys::new("http://keys.example.com/keys").is_err());
+        assert!(GithubKeys::new("ftp://x").is_err());
+    }
+}
