@@ -923,14 +923,7 @@ impl UpdateKey for DynamoStore {
             values,
         )?];
         if !shared.sets.is_empty() {
-            let mut hashes = vec![current.hash];
-            hashes.extend(
-                current
-                    .previous
-                    .filter(|p| p.is_live_at(now))
-                    .map(|p| p.hash),
-            );
-            for hash in hashes {
+            for hash in current.live_hashes(now) {
                 items.push(self.update_item(
                     lookup_pk(&hash),
                     LOOKUP_SK.to_owned(),
@@ -1248,14 +1241,7 @@ impl RevokeLeaked for DynamoStore {
                     (":seen".to_owned(), AttributeValue::N(current.version.to_string())),
                 ]),
             )?];
-            let mut hashes = vec![current.hash];
-            hashes.extend(
-                current
-                    .previous
-                    .filter(|p| p.is_live_at(now))
-                    .map(|p| p.hash),
-            );
-            for h in hashes {
+            for h in current.live_hashes(now) {
                 items.push(self.update_item(
                     lookup_pk(&h),
                     LOOKUP_SK.to_owned(),

@@ -215,6 +215,13 @@ impl KeyRecord {
         }
     }
 
+    /// The hashes of the secrets that still authenticate at `now`: the
+    /// current one, and a previous one still in its grace period.
+    pub fn live_hashes(&self, now: Timestamp) -> impl Iterator<Item = KeyHash> + use<> {
+        let previous = self.previous.filter(|p| p.is_live_at(now)).map(|p| p.hash);
+        std::iter::once(self.hash).chain(previous)
+    }
+
     /// The masked form shown in the dashboard.
     pub fn masked(&self) -> String {
         material::masked(&self.prefix)

@@ -408,11 +408,7 @@ impl State {
 
     /// The lookup items of a record's live secrets, with the record's state.
     fn sync_lookups(&mut self, record: &KeyRecord, now: Timestamp) {
-        let mut hashes = vec![record.hash];
-        if let Some(p) = record.previous.filter(|p| p.is_live_at(now)) {
-            hashes.push(p.hash);
-        }
-        for hash in hashes {
+        for hash in record.live_hashes(now) {
             if let Some(lookup) = self.lookups.get_mut(&hash) {
                 lookup.scopes = record.scopes;
                 lookup.active = record.active;
@@ -442,6 +438,8 @@ impl RecordUse for MemoryStore {
         if !stored.use_due_at(now, interval) {
             return Ok(false);
         }
+        // To the millisecond, as DynamoDB keeps it.
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
         stored.last_used_at = Some(now);
         if let Ok(record) = state.record_mut(&lookup.account_id, &lookup.key_id) {
             record.last_used_at = Some(now);
