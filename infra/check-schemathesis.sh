@@ -51,8 +51,14 @@ for _ in $(seq 1 100); do
 done
 token="$(target/debug/local-api token schemathesis-account)"
 
-cd infra/schemathesis   # its schemathesis.toml
-"../../$venv/bin/st" run ../../shared/keys-api/openapi.yaml \
+# Run from a scratch directory: Schemathesis and Hypothesis keep caches in
+# their working directory, which must not be the repository.
+root="$PWD"
+work="$(mktemp -d)"
+trap 'stop; rm -rf "$work"' EXIT
+cd "$work"
+"$root/$venv/bin/st" --config-file "$root/infra/schemathesis/schemathesis.toml" \
+  run "$root/shared/keys-api/openapi.yaml" \
     --url "http://127.0.0.1:$port" \
     --header "Authorization: Bearer $token" \
     --checks all \
