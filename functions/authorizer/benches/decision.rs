@@ -51,6 +51,7 @@ fn measure(rt: &tokio::runtime::Runtime, label: &str, store: &MemoryStore, req: 
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     let store = MemoryStore::new();
