@@ -10,6 +10,14 @@
 //! | the key lacks the route's scope | Deny (403) |
 //! | the key has it | Allow on exactly the event's `methodArn` |
 //! | the store fails or times out | another error (500): fail closed |
+//!
+//! With result caching on (`AUTHORIZER_CACHE_TTL` above 0), API Gateway
+//! reuses one answer for every route the same `x-api-key` calls within the
+//! TTL, so an authenticated key gets the same policy whatever route it
+//! called: Allow on exactly the method ARNs of this API and stage its scopes
+//! grant (path parameters as `*`), or a Deny on the whole stage when they
+//! grant none. Only `x-api-key` is read: it is the identity source the
+//! cache is keyed on, and the decision may depend on nothing else.
 
 pub mod request;
 #[cfg(feature = "test-util")]
@@ -30,7 +38,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use scopes::Route;
 use serde_json::json;
 
-use crate::request::{KeyProblem, MethodArn, presented_key};
+use crate::request::{KeyProblem, MethodArn, presented_api_key, presented_key};
 
 pub type Request = ApiGatewayCustomAuthorizerRequestTypeRequest;
 pub type Response = ApiGatewayCustomAuthorizerResponse;
@@ -72,6 +80,8 @@ pub enum Reason {
     BadMethodArn,
     MissingScope,
     ScopeGranted,
+    /// Caching on: the policy names every route the key's scopes grant.
+    CacheablePolicy,
     StoreFailure,
 }
 
@@ -92,6 +102,7 @@ impl Reason {
             Reason::BadMethodArn => "malformed methodArn",
             Reason::MissingScope => "scope missing",
             Reason::ScopeGranted => "scope granted",
+            Reason::CacheablePolicy => "policy for every granted route (caching on)",
             Reason::StoreFailure => "store failure",
         }
     }
@@ -111,35 +122,56 @@ pub struct Settings {
     /// A key's use is recorded at most once per this interval
     /// (`LAST_USED_INTERVAL_SECONDS`, default 300).
     pub last_used_interval: chrono::Duration,
+    /// API Gateway's result TTL for this authorizer in seconds
+    /// (`AUTHORIZER_CACHE_TTL`, 0 to 3600, default 0 = caching off). Above 0
+    /// the policy is the cacheable one (module docs).
+    pub cache_ttl: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             last_used_interval: chrono::Duration::seconds(300),
+            cache_ttl: 0,
         }
     }
 }
 
+/// API Gateway's largest authorizer result TTL.
+pub const MAX_CACHE_TTL: u32 = 3600;
+
 #[derive(Debug, thiserror::Error)]
-#[error("LAST_USED_INTERVAL_SECONDS must be a whole number of seconds from 1 up")]
-pub struct SettingsError;
+pub enum SettingsError {
+    #[error("LAST_USED_INTERVAL_SECONDS must be a whole number of seconds from 1 up")]
+    LastUsedInterval,
+    #[error("AUTHORIZER_CACHE_TTL must be a whole number of seconds from 0 to 3600")]
+    CacheTtl,
+}
 
 impl Settings {
+    /// The same settings with result caching at `ttl` seconds (0 = off).
+    pub fn with_cache_ttl(mut self, ttl: u32) -> Result<Settings, SettingsError> {
+        if ttl > MAX_CACHE_TTL {
+            return Err(SettingsError::CacheTtl);
+        }
+        self.cache_ttl = ttl;
+        Ok(self)
+    }
+
     pub fn from_env() -> Result<Settings, SettingsError> {
-        match std::env::var("LAST_USED_INTERVAL_SECONDS")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            None => Ok(Settings::default()),
-            Some(v) => v
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut settings = Settings::default();
+        if let Some(v) = var("LAST_USED_INTERVAL_SECONDS") {
+            let n = v
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 1)
-                .map(|n| Settings {
-                    last_used_interval: chrono::Duration::seconds(n),
-                })
-                .ok_or(SettingsError),
+                .ok_or(SettingsError::LastUsedInterval)?;
+            settings.last_used_interval = chrono::Duration::seconds(n);
+        }
+        match var("AUTHORIZER_CACHE_TTL") {
+            None => Ok(settings),
+            Some(v) => settings.with_cache_ttl(v.parse().map_err(|_| SettingsError::CacheTtl)?),
         }
     }
 }
@@ -192,7 +224,12 @@ pub async fn authorize<S: LookupKey + RecordUse>(
     };
 
     // 1. The key, checked offline: no store call for anything malformed.
-    let key = match presented_key(&req.headers, &req.multi_value_headers) {
+    let presented = if settings.cache_ttl > 0 {
+        presented_api_key(&req.headers, &req.multi_value_headers)
+    } else {
+        presented_key(&req.headers, &req.multi_value_headers)
+    };
+    let key = match presented {
         Ok(presented) => ApiKey::parse(presented).map_err(Reason::MalformedKey),
         Err(KeyProblem::Missing) => Err(Reason::NoKey),
         Err(KeyProblem::Conflicting) => Err(Reason::ConflictingKeys),
@@ -233,6 +270,12 @@ pub async fn authorize<S: LookupKey + RecordUse>(
         .method_arn
         .as_deref()
         .filter(|a| MethodArn::parse(a).is_some_and(|p| p.method == method));
+    if settings.cache_ttl > 0 {
+        return Ok(match arn.and_then(MethodArn::parse) {
+            Some(parsed) => log.cacheable(&found, &parsed),
+            None => log.deny(Reason::BadMethodArn, &found, "*"),
+        });
+    }
     let Some(route) = scopes::route_for_template(method, resource) else {
         return Ok(log.deny(Reason::UnknownRoute, &found, arn.unwrap_or("*")));
     };
@@ -319,7 +362,38 @@ impl DecisionLog<'_> {
             reason = reason.as_str(),
             "authorizer decision"
         );
-        policy_response(found, IamPolicyEffect::Deny, resource_arn, json!({}))
+        policy_response(
+            found,
+            IamPolicyEffect::Deny,
+            vec![resource_arn.to_owned()],
+            json!({}),
+        )
+    }
+
+    /// Caching on: Allow on every method ARN of this API and stage the key's
+    /// scopes grant, or a Deny on the whole stage when they grant none.
+    fn cacheable(&self, found: &KeyLookup, arn: &MethodArn<'_>) -> Response {
+        let prefix = arn.stage_prefix();
+        let granted: Vec<String> = scopes::granted_routes(found.scopes)
+            .map(|r| format!("{prefix}{}", r.arn_pattern()))
+            .collect();
+        let (decision, effect, resources) = if granted.is_empty() {
+            ("deny", IamPolicyEffect::Deny, vec![format!("{prefix}*")])
+        } else {
+            ("allow", IamPolicyEffect::Allow, granted)
+        };
+        tracing::info!(
+            decision,
+            request_id = self.request_id,
+            method = self.method,
+            resource = self.resource,
+            key_id = found.key_id.as_str(),
+            account_id = found.account_id.as_str(),
+            routes = resources.len(),
+            reason = Reason::CacheablePolicy.as_str(),
+            "authorizer decision"
+        );
+        policy_response(found, effect, resources, context(found))
     }
 
     fn allow(&self, route: &Route, found: &KeyLookup, method_arn: &str) -> Response {
@@ -334,25 +408,34 @@ impl DecisionLog<'_> {
             reason = Reason::ScopeGranted.as_str(),
             "authorizer decision"
         );
-        let context = json!({
-            "accountId": found.account_id.as_str(),
-            "keyId": found.key_id.as_str(),
-            "scopes": found.scopes.to_string(),
-        });
-        policy_response(found, IamPolicyEffect::Allow, method_arn, context)
+        policy_response(
+            found,
+            IamPolicyEffect::Allow,
+            vec![method_arn.to_owned()],
+            context(found),
+        )
     }
+}
+
+/// What the backend learns about the key (scalars only, as API Gateway requires).
+fn context(found: &KeyLookup) -> serde_json::Value {
+    json!({
+        "accountId": found.account_id.as_str(),
+        "keyId": found.key_id.as_str(),
+        "scopes": found.scopes.to_string(),
+    })
 }
 
 fn policy_response(
     found: &KeyLookup,
     effect: IamPolicyEffect,
-    resource_arn: &str,
+    resources: Vec<String>,
     context: serde_json::Value,
 ) -> Response {
     let mut statement = IamPolicyStatement::default();
     statement.action = vec![scopes::policy::INVOKE.to_owned()];
     statement.effect = effect;
-    statement.resource = vec![resource_arn.to_owned()];
+    statement.resource = resources;
     let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
     policy.version = Some("2012-10-17".to_owned());
     policy.statement = vec![statement];

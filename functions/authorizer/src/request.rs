@@ -24,11 +24,32 @@ pub fn presented_key<'e>(
     headers: &'e HeaderMap,
     multi: &'e HeaderMap,
 ) -> Result<&'e str, KeyProblem> {
+    key_from(headers, multi, true)
+}
+
+/// The key in `x-api-key` only, `Authorization` ignored: with result caching
+/// on, `x-api-key` is the identity source API Gateway caches the decision
+/// under, so the decision may depend on nothing else.
+pub fn presented_api_key<'e>(
+    headers: &'e HeaderMap,
+    multi: &'e HeaderMap,
+) -> Result<&'e str, KeyProblem> {
+    key_from(headers, multi, false)
+}
+
+fn key_from<'e>(
+    headers: &'e HeaderMap,
+    multi: &'e HeaderMap,
+    bearer: bool,
+) -> Result<&'e str, KeyProblem> {
     let mut found: Option<&str> = None;
     for map in [headers, multi] {
         for value in map.get_all("x-api-key") {
             let v = value.to_str().map_err(|_| KeyProblem::NotText)?.trim();
             found = merge(found, v)?;
+        }
+        if !bearer {
+            continue;
         }
         for value in map.get_all("authorization") {
             let v = value.to_str().map_err(|_| KeyProblem::NotText)?.trim();
@@ -72,6 +93,15 @@ pub struct MethodArn<'a> {
 const PARTITIONS: [&str; 3] = ["aws", "aws-cn", "aws-us-gov"];
 
 impl<'a> MethodArn<'a> {
+    /// `arn:{partition}:execute-api:{region}:{account}:{apiId}/{stage}/`: what
+    /// every method ARN of this API and stage starts with.
+    pub fn stage_prefix(&self) -> String {
+        format!(
+            "arn:{}:execute-api:{}:{}:{}/{}/",
+            self.partition, self.region, self.account, self.api_id, self.stage
+        )
+    }
+
     /// `None` for anything that is not a well-formed method ARN.
     pub fn parse(arn: &'a str) -> Option<MethodArn<'a>> {
         if arn.len() > MAX_ARN_LEN || arn.chars().any(|c| c.is_control() || c == ' ') {

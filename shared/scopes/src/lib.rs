@@ -12,5 +12,5 @@ mod scope;
 
 pub mod policy;
 
-pub use routes::{PathMatch, ROUTES, Route, route_for_path, route_for_template};
+pub use routes::{PathMatch, ROUTES, Route, granted_routes, route_for_path, route_for_template};
 pub use scope::{Scope, ScopeSet, UnknownScope};

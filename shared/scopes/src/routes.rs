@@ -1,6 +1,6 @@
 //! The protected API's route table and its two lookups.
 
-use crate::Scope;
+use crate::{Scope, ScopeSet};
 
 /// One row of the route table: the declared method and resource template
 /// (API Gateway's `resource`, with `{param}` placeholders) and the scope it needs.
@@ -57,6 +57,31 @@ pub const ROUTES: [Route; 31] = {
         route("DELETE", "/cafe/menus/{id}/items/{itemId}", CafeDelete),
     ]
 };
+
+impl Route {
+    /// The tail of the method ARNs this route's calls carry, every `{param}`
+    /// a `*`: `GET/links/*` for `GET /links/{id}`. IAM's `*` also spans `/`,
+    /// so a pattern can cover deeper paths; [`granted_routes`]' users rely on
+    /// the table keeping such overlaps within one scope (tested below).
+    pub fn arn_pattern(&self) -> String {
+        let mut out = String::with_capacity(self.method.len() + self.resource.len());
+        out.push_str(self.method);
+        for seg in self.resource.split('/').skip(1) {
+            out.push('/');
+            if seg.starts_with('{') {
+                out.push('*');
+            } else {
+                out.push_str(seg);
+            }
+        }
+        out
+    }
+}
+
+/// The rows a key with `scopes` may call, in table order.
+pub fn granted_routes(scopes: ScopeSet) -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().filter(move |r| scopes.allows(r.scope))
+}
 
 /// The authorizer's lookup: the row for the `(httpMethod, resource)` pair
 /// API Gateway matched, by exact, case-sensitive comparison. `None` for any
@@ -140,8 +165,67 @@ fn match_template<'p>(route: &'static Route, path_rest: &'p str) -> Option<PathM
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ScopeSet;
     use proptest::prelude::*;
+
+    #[test]
+    fn arn_patterns_wildcard_exactly_the_parameters() {
+        let pattern = |m: &str, r: &str| {
+            ROUTES
+                .iter()
+                .find(|x| x.method == m && x.resource == r)
+                .map(Route::arn_pattern)
+        };
+        assert_eq!(pattern("GET", "/links").as_deref(), Some("GET/links"));
+        assert_eq!(
+            pattern("GET", "/links/{id}").as_deref(),
+            Some("GET/links/*")
+        );
+        assert_eq!(
+            pattern("PATCH", "/cafe/menus/{id}/items/{itemId}").as_deref(),
+            Some("PATCH/cafe/menus/*/items/*")
+        );
+    }
+
+    /// A pattern's `*` spans `/`, so `GET/links/*` also covers any deeper
+    /// GET under `/links/`. That is only safe while every row such a pattern
+    /// covers needs the same scope: checked for every pair of rows, with
+    /// parameter values that look like other rows' literal segments.
+    #[test]
+    fn no_routes_pattern_covers_a_call_of_a_route_with_another_scope() {
+        use crate::policy::{Decision, evaluate_json};
+        for a in &ROUTES {
+            let policy = serde_json::json!({"Statement": [{
+                "Effect": "Allow", "Action": "execute-api:Invoke",
+                "Resource": format!("arn:aws:execute-api:r:1:api/s/{}", a.arn_pattern()),
+            }]});
+            for b in ROUTES.iter().filter(|b| b.scope != a.scope) {
+                for value in ["x", "items", "links", "duplicate", "a.b"] {
+                    let arn = format!(
+                        "arn:aws:execute-api:r:1:api/s/{}{}",
+                        b.method,
+                        concrete(b.resource, value)
+                    );
+                    assert_ne!(
+                        evaluate_json(&policy, &arn).unwrap(),
+                        Decision::Allow,
+                        "{} {} covers {arn}",
+                        a.method,
+                        a.resource
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn granted_routes_follow_the_scopes() {
+        assert_eq!(granted_routes(ScopeSet::EMPTY).count(), 0);
+        assert_eq!(granted_routes(ScopeSet::EMPTY.with(Scope::All)).count(), 31);
+        let read: Vec<_> = granted_routes(ScopeSet::EMPTY.with(Scope::LinksRead))
+            .map(|r| (r.method, r.resource))
+            .collect();
+        assert_eq!(read, [("GET", "/links"), ("GET", "/links/{id}")]);
+    }
 
     /// A concrete path for a template: each `{param}` filled with `value`.
     fn concrete(template: &str, value: &str) -> String {

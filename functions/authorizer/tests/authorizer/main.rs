@@ -2,6 +2,7 @@
 //! integration tests on DynamoDB Local, and the logging test on the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod caching;
 mod dynamodb;
 mod handler;
 mod key_states;
