@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 
 use local_stack::testing::{Reply, request};
 
+mod caching;
+
 const ORIGIN: &str = "http://localhost:5173";
 
 /// Starts the local API on a free loopback port; returns its base URL and a stopper.

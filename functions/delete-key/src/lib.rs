@@ -1,5 +1,6 @@
 //! `DELETE /apikeys/{id}` → 204. Both stored items go in one transaction, so
-//! the key stops authenticating with the very next call.
+//! the key stops authenticating with the very next call (with caching on,
+//! once the authorizer cache is flushed, before the answer).
 
 use apikeys::DeleteKey;
 use keys_api::{ApiConfig, ApiError, Reply, caller, key_id};
@@ -7,10 +8,11 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: DeleteKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = keys_api::deadline(&req)
+    let deadline = keys_api::deadline(&req);
+    let outcome = deadline
         .run(delete(store, config, &req, keys_api::now()))
         .await;
-    keys_api::finish(config, &req, "delete-key", outcome)
+    keys_api::finish_change(config, &req, "delete-key", deadline, outcome).await
 }
 
 pub async fn delete<S: DeleteKey>(
@@ -23,7 +25,7 @@ pub async fn delete<S: DeleteKey>(
     let id = key_id(req)?;
     let audit = keys_api::audit(&caller, req, now);
     store.delete(&caller.account, &id, &audit).await?;
-    Ok(Reply::no_content())
+    Ok(Reply::no_content().flushing_cache(true))
 }
 
 #[cfg(test)]

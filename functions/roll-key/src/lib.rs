@@ -15,10 +15,11 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: RollKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = keys_api::deadline(&req)
+    let deadline = keys_api::deadline(&req);
+    let outcome = deadline
         .run(roll(store, config, &req, keys_api::now()))
         .await;
-    keys_api::finish(config, &req, "roll-key", outcome)
+    keys_api::finish_change(config, &req, "roll-key", deadline, outcome).await
 }
 
 pub async fn roll<S: RollKey>(
@@ -43,7 +44,10 @@ pub async fn roll<S: RollKey>(
     Ok(
         Reply::json(StatusCode::CREATED, view::created(&record, &key))
             .header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
-            .header(ETAG, etag(record.version)),
+            .header(ETAG, etag(record.version))
+            // The secret it replaces, or one still in an earlier grace
+            // period, may stop at once.
+            .flushing_cache(true),
     )
 }
 

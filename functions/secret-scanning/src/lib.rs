@@ -83,20 +83,33 @@ impl ReportError {
 
 /// The Lambda handler: the report checked and acted on within the
 /// invocation's deadline.
+/// A report that revoked a key flushes the authorizer cache (`cache`, when
+/// caching is on) before answering; a failed flush is logged and left to the
+/// Streams consumer, never an error for GitHub to retry.
 pub async fn handle<S: RevokeLeaked, K: PublicKeys>(
     store: &S,
     keys: &K,
+    cache: &keys_api::CacheFlush,
     req: Request,
 ) -> Response<Body> {
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
-    let outcome = keys_api::deadline(&req)
-        .run(report(store, keys, &req, &request_id))
-        .await;
+    let deadline = keys_api::deadline(&req);
+    let outcome = deadline.run(report(store, keys, &req, &request_id)).await;
+    if matches!(&outcome, Ok((_, revoked)) if *revoked > 0)
+        && let Err(err) = cache.flush(deadline.remaining()).await
+    {
+        tracing::error!(
+            request_id,
+            cache_flush = "failed",
+            error = %apikeys::error_chain(&err),
+            "leaked keys are revoked; flushing the authorizer cache failed and is left to the Streams consumer"
+        );
+    }
     let (status, body) = match outcome {
-        Ok(feedback) => (StatusCode::OK, Value::Array(feedback)),
+        Ok((feedback, _)) => (StatusCode::OK, Value::Array(feedback)),
         Err(err) => {
             if err.status().is_server_error() {
                 tracing::error!(request_id, error = %apikeys::error_chain(&err), "secret-scanning report failed");
@@ -122,13 +135,14 @@ pub async fn handle<S: RevokeLeaked, K: PublicKeys>(
     resp
 }
 
-/// Checks the report and revokes what it names; returns GitHub's feedback.
+/// Checks the report and revokes what it names; returns GitHub's feedback
+/// and how many keys it revoked now.
 pub async fn report<S: RevokeLeaked, K: PublicKeys>(
     store: &S,
     keys: &K,
     req: &Request,
     request_id: &str,
-) -> Result<Vec<Value>, ReportError> {
+) -> Result<(Vec<Value>, usize), ReportError> {
     if req.method() != lambda_http::http::Method::POST {
         return Err(ReportError::Method);
     }
@@ -178,7 +192,7 @@ pub async fn report<S: RevokeLeaked, K: PublicKeys>(
         revoked,
         "secret-scanning report"
     );
-    Ok(feedback)
+    Ok((feedback, revoked))
 }
 
 /// The signature over the raw body, by the key the headers name.
@@ -299,7 +313,13 @@ mod tests {
             {"token": apikeys::ApiKey::generate().expose_secret(), "type": TOKEN_TYPE, "url": "u", "source": "content"},
         ])
         .to_string();
-        let resp = handle(&store, &keys, signed(&github, &body)).await;
+        let resp = handle(
+            &store,
+            &keys,
+            &keys_api::CacheFlush::Off,
+            signed(&github, &body),
+        )
+        .await;
         assert_eq!(resp.status(), 200);
         assert_eq!(
             labels(&resp),
@@ -340,7 +360,13 @@ mod tests {
         );
 
         // The same report again: the same labels, nothing more changed.
-        let again = handle(&store, &keys, signed(&github, &body)).await;
+        let again = handle(
+            &store,
+            &keys,
+            &keys_api::CacheFlush::Off,
+            signed(&github, &body),
+        )
+        .await;
         assert_eq!(labels(&again), labels(&resp));
         let after = store.get(&record.account_id, &record.id).await.unwrap();
         assert_eq!(after.version, r.version);
@@ -384,7 +410,7 @@ mod tests {
             ),
         ];
         for (what, req) in cases {
-            let resp = handle(&store, &keys, req).await;
+            let resp = handle(&store, &keys, &keys_api::CacheFlush::Off, req).await;
             assert_eq!(resp.status(), 401, "{what}");
         }
         assert!(
@@ -403,17 +429,37 @@ mod tests {
         let keys = keys(&server).await;
         let body = json!([{"token": "nothing-of-ours", "type": TOKEN_TYPE}]).to_string();
         assert_eq!(
-            handle(&store, &keys, signed(&old, &body)).await.status(),
+            handle(
+                &store,
+                &keys,
+                &keys_api::CacheFlush::Off,
+                signed(&old, &body)
+            )
+            .await
+            .status(),
             200
         );
         assert_eq!(
-            handle(&store, &keys, signed(&old, &body)).await.status(),
+            handle(
+                &store,
+                &keys,
+                &keys_api::CacheFlush::Off,
+                signed(&old, &body)
+            )
+            .await
+            .status(),
             200
         );
         assert_eq!(server.fetches(), 1, "cached");
         server.rotate(&[&new]);
         let body = json!([{"token": key.expose_secret(), "type": TOKEN_TYPE}]).to_string();
-        let resp = handle(&store, &keys, signed(&new, &body)).await;
+        let resp = handle(
+            &store,
+            &keys,
+            &keys_api::CacheFlush::Off,
+            signed(&new, &body),
+        )
+        .await;
         assert_eq!(resp.status(), 200);
         assert_eq!(labels(&resp), ["true_positive"]);
         assert_eq!(server.fetches(), 2, "fetched again for the new identifier");
@@ -423,9 +469,14 @@ mod tests {
         let stranger = Signer::generate("made-up");
         for _ in 0..3 {
             assert_eq!(
-                handle(&store, &slow, signed(&stranger, &body))
-                    .await
-                    .status(),
+                handle(
+                    &store,
+                    &slow,
+                    &keys_api::CacheFlush::Off,
+                    signed(&stranger, &body)
+                )
+                .await
+                .status(),
                 401
             );
         }
@@ -454,7 +505,13 @@ mod tests {
             (r#"[{"type":"x"}]"#, 400),
             ("not json", 400),
         ] {
-            let resp = handle(&store, &keys, signed(&github, body)).await;
+            let resp = handle(
+                &store,
+                &keys,
+                &keys_api::CacheFlush::Off,
+                signed(&github, body),
+            )
+            .await;
             assert_eq!(resp.status(), status, "{}", &body[..body.len().min(40)]);
         }
         let get = lambda_http::http::Request::builder()
@@ -462,7 +519,12 @@ mod tests {
             .uri("/secret-scanning/github")
             .body(Body::Empty)
             .unwrap();
-        assert_eq!(handle(&store, &keys, get).await.status(), 405);
+        assert_eq!(
+            handle(&store, &keys, &keys_api::CacheFlush::Off, get)
+                .await
+                .status(),
+            405
+        );
     }
 
     #[test]

@@ -10,8 +10,10 @@ async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
     let store = lambda_support::dynamo_store().await?;
     let keys = secret_scanning::GithubKeys::from_env()?;
+    // Revocations flush the authorizer cache when caching is on.
+    let cache = keys_api::CacheFlush::from_env().await?;
     run(service_fn(|req| async {
-        Ok::<_, Infallible>(secret_scanning::handle(&store, &keys, req).await)
+        Ok::<_, Infallible>(secret_scanning::handle(&store, &keys, &cache, req).await)
     }))
     .await
 }

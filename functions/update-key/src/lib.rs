@@ -1,7 +1,8 @@
 //! `PATCH /apikeys/{id}` with any of `{name, scopes, active}` → 200 with the
 //! updated record and its new `ETag`. Only the given fields change, on both
 //! stored items at once. `If-Match: "<version>"` makes the update conditional
-//! (mismatch → 409); without it there is no 409.
+//! (mismatch → 409); without it there is no 409. A change of scopes or
+//! state flushes the authorizer cache before answering (caching on).
 
 use apikeys::{KeyChanges, Timestamp, UpdateKey};
 use keys_api::input::{self, etag};
@@ -12,10 +13,11 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: UpdateKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let outcome = keys_api::deadline(&req)
+    let deadline = keys_api::deadline(&req);
+    let outcome = deadline
         .run(update(store, config, &req, keys_api::now()))
         .await;
-    keys_api::finish(config, &req, "update-key", outcome)
+    keys_api::finish_change(config, &req, "update-key", deadline, outcome).await
 }
 
 pub async fn update<S: UpdateKey>(
@@ -41,7 +43,12 @@ pub async fn update<S: UpdateKey>(
     let record = store
         .update(&caller.account, &id, &changes, expected, &audit)
         .await?;
-    Ok(Reply::json(StatusCode::OK, view::record(&record)).header(ETAG, etag(record.version)))
+    // A cached authorizer answer carries the scopes and the state; a new name
+    // changes no decision.
+    let decisions_change = changes.scopes.is_some() || changes.active.is_some();
+    Ok(Reply::json(StatusCode::OK, view::record(&record))
+        .header(ETAG, etag(record.version))
+        .flushing_cache(decisions_change))
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
-    let config = keys_api::ApiConfig::from_env()?;
+    // Narrowing changes flush the authorizer cache when caching is on.
+    let config =
+        keys_api::ApiConfig::from_env()?.with_cache_flush(keys_api::CacheFlush::from_env().await?);
     let store = lambda_support::dynamo_store().await?;
     run(service_fn(|req| async {
         Ok::<_, Infallible>(update_key::handle(&store, &config, req).await)

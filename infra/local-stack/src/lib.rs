@@ -12,10 +12,16 @@
 //!   as API Gateway enforces it (the shared policy evaluator judges Allows).
 //!   An allowed request reaches an echo backend that shows what the real
 //!   backend would receive.
+//! - With an authorizer result TTL above 0 ([`LocalApi::with_authorizer_settings`]),
+//!   API Gateway's result cache is emulated ([`cache`]), and
+//!   `DELETE /restapis/localapi/stages/local/cache/authorizers` is its
+//!   `FlushStageAuthorizersCache`, which the dashboard handlers call through
+//!   the AWS SDK as the deployed ones do.
 //!
 //! The handlers are the Lambda functions' own library functions; events go
 //! through the same JSON (de)serialisation the runtimes use.
 
+pub mod cache;
 pub mod http;
 pub mod jwt;
 pub mod mapping;
@@ -32,7 +38,9 @@ use serde_json::{Map, Value, json};
 
 /// The stage name the local API pretends to be.
 pub const STAGE: &str = "local";
-const API_ID: &str = "localapi";
+/// The REST API id the local API pretends to be (in method ARNs and the
+/// cache-flush path).
+pub const API_ID: &str = "localapi";
 const AWS_ACCOUNT: &str = "000000000000";
 const REGION: &str = "us-east-1";
 /// What the protected API's integrations write over both key headers.
@@ -87,6 +95,8 @@ pub struct LocalApi<S> {
     /// What the backend receives, per route, from the template.
     mapping: Result<mapping::BackendMapping, String>,
     authorizer: authorizer::Settings,
+    /// The authorizer result cache, when its TTL is above 0.
+    cache: Option<cache::AuthorizerCache>,
     /// GitHub's secret-scanning keys (`None`: the URL was refused).
     github: Option<secret_scanning::GithubKeys>,
 }
@@ -102,6 +112,7 @@ impl<S: KeyStore> LocalApi<S> {
             config,
             mapping: mapping::BackendMapping::from_template().map_err(|e| e.to_string()),
             authorizer: authorizer::Settings::default(),
+            cache: None,
             github: secret_scanning::GithubKeys::new(secret_scanning::keys::GITHUB_KEYS_URL).ok(),
             requests: AtomicU64::new(0),
         }
@@ -116,9 +127,35 @@ impl<S: KeyStore> LocalApi<S> {
 
     /// The same API with other authorizer settings.
     #[must_use]
+    /// A result TTL above 0 turns on the emulated authorizer cache; pair it
+    /// with a dashboard config whose [`keys_api::CacheFlush`] points at this
+    /// API ([`LocalApi::cache_flush_for`]).
     pub fn with_authorizer_settings(mut self, settings: authorizer::Settings) -> LocalApi<S> {
         self.authorizer = settings;
+        self.cache = (settings.cache_ttl > 0).then(|| {
+            cache::AuthorizerCache::new(std::time::Duration::from_secs(u64::from(
+                settings.cache_ttl,
+            )))
+        });
         self
+    }
+
+    /// The same API whose dashboard handlers flush through `cache` (the
+    /// SDK client [`LocalApi::cache_flush_for`] builds).
+    #[must_use]
+    pub fn with_cache_flush(mut self, cache: keys_api::CacheFlush) -> LocalApi<S> {
+        self.config = self.config.with_cache_flush(cache);
+        self
+    }
+
+    /// The flush client for a local API listening at `base` (`http://host:port`).
+    pub async fn cache_flush_for(base: &str) -> keys_api::CacheFlush {
+        keys_api::CacheFlush::for_endpoint(base, API_ID, STAGE).await
+    }
+
+    /// The emulated authorizer cache, when on.
+    pub fn authorizer_cache(&self) -> Option<&cache::AuthorizerCache> {
+        self.cache.as_ref()
     }
 
     /// Answers one request, with one log line: the function's own (the
@@ -134,6 +171,8 @@ impl<S: KeyStore> LocalApi<S> {
             self.dashboard(req, &request_id).await
         } else if req.path == SECRET_SCANNING_PATH {
             self.secret_scanning(req, &request_id).await
+        } else if req.path.starts_with("/restapis/") {
+            self.control_plane(&req)
         } else {
             self.protected(req, &request_id).await
         };
@@ -246,6 +285,32 @@ impl<S: KeyStore> LocalApi<S> {
         })
     }
 
+    // --------------------------------------------------------- control plane
+
+    /// API Gateway's `FlushStageAuthorizersCache` for this API and stage
+    /// (202), the only control-plane call the local API answers.
+    fn control_plane(&self, req: &LocalRequest) -> Answer {
+        let flush_path = format!("/restapis/{API_ID}/stages/{STAGE}/cache/authorizers");
+        if req.method != "DELETE" || req.path != flush_path {
+            return Answer::Gateway(LocalResponse::json(
+                404,
+                &json!({"message": "Invalid API or stage identifier specified"}),
+            ));
+        }
+        match &self.cache {
+            Some(cache) => {
+                cache.flush();
+                tracing::info!(stage = STAGE, "authorizer cache flushed");
+            }
+            None => tracing::info!(stage = STAGE, "authorizer cache flush: caching is off"),
+        }
+        Answer::Function(LocalResponse {
+            status: 202,
+            headers: Vec::new(),
+            body: Vec::new(),
+        })
+    }
+
     // ------------------------------------------------------- secret scanning
 
     async fn secret_scanning(&self, req: LocalRequest, request_id: &str) -> Answer {
@@ -271,8 +336,13 @@ impl<S: KeyStore> LocalApi<S> {
             u64::try_from((chrono::Utc::now() + chrono::Duration::seconds(30)).timestamp_millis())
                 .unwrap_or_default();
         use lambda_http::RequestExt;
-        let response =
-            secret_scanning::handle(&self.store, github, request.with_lambda_context(ctx)).await;
+        let response = secret_scanning::handle(
+            &self.store,
+            github,
+            &self.config.cache,
+            request.with_lambda_context(ctx),
+        )
+        .await;
         let (parts, body) = response.into_parts();
         Answer::Function(LocalResponse {
             status: parts.status.as_u16(),
@@ -314,15 +384,42 @@ impl<S: KeyStore> LocalApi<S> {
         };
         // The authorizer's deadline, as the Lambda runtime would give it.
         let deadline = apikeys::Deadline::after(authorizer::DEFAULT_BUDGET);
-        let decision = authorizer::authorize(
-            &self.store,
-            &self.authorizer,
-            &event,
-            chrono::Utc::now(),
-            request_id,
-            deadline,
-        )
-        .await;
+        let invoke = || {
+            authorizer::authorize(
+                &self.store,
+                &self.authorizer,
+                &event,
+                chrono::Utc::now(),
+                request_id,
+                deadline,
+            )
+        };
+        let (decision, cache_use) = match &self.cache {
+            None => (invoke().await, None),
+            Some(cache) => {
+                // The identity source is required: missing or empty, API
+                // Gateway answers 401 without calling the authorizer.
+                let Some(identity) =
+                    header(&req.headers, "x-api-key").filter(|v| !v.trim().is_empty())
+                else {
+                    return Answer::Gateway(LocalResponse::json(
+                        401,
+                        &json!({"message": "Unauthorized"}),
+                    ));
+                };
+                match cache.get(identity) {
+                    Some(cached) => (Ok(cached), Some(cache::CacheUse::Hit)),
+                    None => {
+                        let generation = cache.generation();
+                        let decision = invoke().await;
+                        if let Ok(answer) = &decision {
+                            cache.put(identity, answer.clone(), generation);
+                        }
+                        (decision, Some(cache::CacheUse::Miss))
+                    }
+                }
+            }
+        };
         let mapping = match &self.mapping {
             Ok(m) => m.route(route.method, route.resource).unwrap_or_default(),
             Err(err) => {
@@ -330,14 +427,21 @@ impl<S: KeyStore> LocalApi<S> {
                 return Answer::Gateway(LocalResponse::json(500, &json!({"message": null})));
             }
         };
-        Answer::Function(enforce(
+        let answer = enforce(
             decision,
             &req,
             route,
             &method_arn,
             mapping,
             path_parameters,
-        ))
+            cache_use,
+        );
+        match cache_use {
+            // The authorizer ran and logged its decision.
+            None | Some(cache::CacheUse::Miss) => Answer::Function(answer),
+            // Decided from the cache: the gateway's own answer.
+            Some(cache::CacheUse::Hit) => Answer::Gateway(answer),
+        }
     }
 }
 
@@ -350,6 +454,7 @@ fn enforce(
     method_arn: &str,
     mapping: &[(String, mapping::Source)],
     path_parameters: Map<String, Value>,
+    cache_use: Option<cache::CacheUse>,
 ) -> LocalResponse {
     let response = match decision {
         Err(authorizer::AuthError::Unauthorized) => {
@@ -376,7 +481,16 @@ fn enforce(
     }
     // The integration's request parameters (from template.yaml), then the echo backend.
     let forwarded = integration_headers(&req.headers, mapping, &response.context);
-    echo_backend(&forwarded, route, &req.path, path_parameters)
+    let mut answer = echo_backend(&forwarded, route, &req.path, path_parameters);
+    if let Some(used) = cache_use
+        && answer.status == 200
+        && let Ok(mut body) = serde_json::from_slice::<Value>(&answer.body)
+    {
+        // Not the backend's doing: the local API notes how the call was decided.
+        body["authorizerCache"] = json!(used.as_str());
+        answer.body = body.to_string().into_bytes();
+    }
+    answer
 }
 
 /// The headers an `http_proxy` integration sends the backend: the client's,

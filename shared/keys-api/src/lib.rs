@@ -6,7 +6,9 @@
 //! - [`ApiError`] and [`finish`]: the one place errors become responses (JSON
 //!   `{"error":{"code","message"}}`, CORS on every response);
 //! - [`view`]: the records as the API returns them (never the hash);
-//! - [`deadline`]: when a handler's store work must be over.
+//! - [`deadline`]: when a handler's store work must be over;
+//! - [`finish_change`]: [`finish`] for changes, which first flushes the
+//!   authorizer result cache when the change may have made a cached answer wrong.
 
 pub mod input;
 #[cfg(feature = "test-util")]
@@ -16,6 +18,7 @@ pub mod view;
 use std::time::Duration;
 
 use apikeys::{AccountId, Deadline, KeyId, StoreError};
+pub use authorizer_cache::CacheFlush;
 use lambda_http::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HeaderName, RETRY_AFTER,
 };
@@ -33,6 +36,9 @@ pub struct ApiConfig {
     pub dashboard_origin: HeaderValue,
     /// How many keys an account may have (`MAX_KEYS_PER_ACCOUNT`, default 100).
     pub max_keys: u32,
+    /// The protected stage's authorizer cache, flushed after a narrowing
+    /// change when caching is on (default: off).
+    pub cache: CacheFlush,
 }
 
 /// The key limit when `MAX_KEYS_PER_ACCOUNT` is not set.
@@ -60,7 +66,15 @@ impl ApiConfig {
             dashboard_origin: HeaderValue::from_str(dashboard_origin)
                 .map_err(|_| ConfigError::BadOrigin)?,
             max_keys: DEFAULT_MAX_KEYS,
+            cache: CacheFlush::Off,
         })
+    }
+
+    /// The same settings, flushing `cache` after narrowing changes.
+    #[must_use]
+    pub fn with_cache_flush(mut self, cache: CacheFlush) -> ApiConfig {
+        self.cache = cache;
+        self
     }
 
     /// The same settings with another key limit.
@@ -293,6 +307,9 @@ pub struct Reply {
     pub status: StatusCode,
     pub body: Option<Value>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The change may have made a cached authorizer answer wrong: flush
+    /// before answering ([`finish_change`]).
+    pub flush_cache: bool,
 }
 
 impl Reply {
@@ -301,6 +318,7 @@ impl Reply {
             status,
             body: Some(body),
             headers: Vec::new(),
+            flush_cache: false,
         }
     }
 
@@ -309,6 +327,7 @@ impl Reply {
             status: StatusCode::NO_CONTENT,
             body: None,
             headers: Vec::new(),
+            flush_cache: false,
         }
     }
 
@@ -317,6 +336,52 @@ impl Reply {
         self.headers.push((name, value));
         self
     }
+
+    /// Marks the change as one a cached authorizer answer may not survive.
+    #[must_use]
+    pub fn flushing_cache(mut self, flush: bool) -> Reply {
+        self.flush_cache = flush;
+        self
+    }
+}
+
+/// The header a change's success carries when its authorizer-cache flush
+/// failed: the change is applied, the Streams consumer flushes for it.
+pub const FLUSH_PENDING: HeaderName = HeaderName::from_static("x-authorizer-cache-flush");
+
+/// [`finish`] for a change: when it succeeded and may have made a cached
+/// authorizer answer wrong (and caching is on), the protected stage's cache
+/// is flushed first, in the time the request has left, so the key is
+/// refused from its very next call. A failed flush never turns the applied
+/// change into an error: it is logged (`cache_flush = "failed"`), the answer
+/// carries `x-authorizer-cache-flush: pending`, and the Streams consumer's
+/// flush for the same change follows.
+pub async fn finish_change(
+    config: &ApiConfig,
+    req: &Request,
+    operation: &'static str,
+    deadline: Deadline,
+    outcome: Result<Reply, ApiError>,
+) -> Response<Body> {
+    let outcome = match outcome {
+        Ok(reply) if reply.flush_cache && config.cache.is_on() => {
+            match config.cache.flush(deadline.remaining()).await {
+                Ok(_) => Ok(reply),
+                Err(err) => {
+                    tracing::error!(
+                        operation,
+                        request_id = request_id(req),
+                        cache_flush = "failed",
+                        error = %apikeys::error_chain(&err),
+                        "the change is applied; flushing the authorizer cache failed and is left to the Streams consumer"
+                    );
+                    Ok(reply.header(FLUSH_PENDING, HeaderValue::from_static("pending")))
+                }
+            }
+        }
+        other => other,
+    };
+    finish(config, req, operation, outcome)
 }
 
 /// The request id API Gateway gave this request, for logs.

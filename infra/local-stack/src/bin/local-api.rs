@@ -30,10 +30,13 @@ struct Options {
     dynamodb: Option<String>,
     table: String,
     github_keys_url: String,
+    /// `--authorizer-cache-ttl` (else `AUTHORIZER_CACHE_TTL`, read with the
+    /// authorizer's other settings).
+    cache_ttl: Option<String>,
 }
 
 fn usage() -> &'static str {
-    "usage: local-api [--port N] [--dynamodb URL] [--table NAME] [--github-keys-url URL]\n       local-api token SUB"
+    "usage: local-api [--port N] [--dynamodb URL] [--table NAME] [--github-keys-url URL] [--authorizer-cache-ttl SECONDS]\n       local-api token SUB"
 }
 
 /// The options, or `None` when help was asked for.
@@ -50,6 +53,7 @@ fn options() -> Result<Option<Options>, String> {
         table: env("TABLE_NAME").unwrap_or_else(|| "prolinksqr-keys".to_owned()),
         github_keys_url: env("GITHUB_KEYS_URL")
             .unwrap_or_else(|| secret_scanning::keys::GITHUB_KEYS_URL.to_owned()),
+        cache_ttl: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,6 +70,7 @@ fn options() -> Result<Option<Options>, String> {
             "--dynamodb" => o.dynamodb = Some(value("--dynamodb")?),
             "--table" => o.table = value("--table")?,
             "--github-keys-url" => o.github_keys_url = value("--github-keys-url")?,
+            "--authorizer-cache-ttl" => o.cache_ttl = Some(value("--authorizer-cache-ttl")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
@@ -138,6 +143,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let settings = match opts.cache_ttl.as_deref().map(str::parse::<u32>) {
+        None => settings,
+        Some(Ok(ttl)) if ttl <= authorizer::MAX_CACHE_TTL => match settings.with_cache_ttl(ttl) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("local-api: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Some(_) => {
+            eprintln!("local-api: --authorizer-cache-ttl takes whole seconds from 0 to 3600");
+            return ExitCode::FAILURE;
+        }
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -145,6 +164,14 @@ async fn main() -> ExitCode {
             eprintln!("local-api: cannot listen on {addr}: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // With caching on, narrowing changes flush the emulated cache through the
+    // AWS SDK, at this very API, as the deployed functions flush API Gateway's.
+    let config = match listener.local_addr() {
+        Ok(a) if settings.cache_ttl > 0 => config.with_cache_flush(
+            LocalApi::<MemoryStore>::cache_flush_for(&format!("http://{a}")).await,
+        ),
+        _ => config,
     };
     match &opts.dynamodb {
         None => {
@@ -213,9 +240,22 @@ async fn run<S: KeyStore + 'static>(
     println!(
         "  dashboard API: {base}/apikeys  (identity: the unverified JWT in Authorization: Bearer, local only)"
     );
-    println!(
-        "  protected API: {base}/links, /folders, /templates, /bulk/links, /cafe/menus …  (x-api-key or Authorization: Bearer key-…)"
-    );
+    match api.authorizer_cache() {
+        None => println!(
+            "  protected API: {base}/links, /folders, /templates, /bulk/links, /cafe/menus …  (x-api-key or Authorization: Bearer key-…)"
+        ),
+        Some(cache) => {
+            println!(
+                "  protected API: {base}/links, /folders, /templates, /bulk/links, /cafe/menus …  (x-api-key only: it is the cache's identity source)"
+            );
+            println!(
+                "  authorizer cache: on, TTL {} s; narrowing changes flush it at {base}/restapis/{}/stages/{}/cache/authorizers",
+                cache.ttl().as_secs(),
+                local_stack::API_ID,
+                local_stack::STAGE
+            );
+        }
+    }
     println!();
     println!("Try it:");
     println!("  TOKEN={token}");

@@ -1,0 +1,183 @@
+//! The protected stage's authorizer result cache, seen from the code that
+//! changes keys.
+//!
+//! With result caching on (`AUTHORIZER_CACHE_TTL` above 0), API Gateway keeps
+//! each key's policy for the TTL. A change that narrows a key (deactivate,
+//! delete, scope change, roll, leak revocation) must therefore flush the
+//! stage's cache before it answers success, or the key would keep working
+//! until its entry expires. [`CacheFlush`] is that one call,
+//! `FlushStageAuthorizersCache` (`DELETE /restapis/{id}/stages/{stage}/cache/authorizers`),
+//! made through the AWS SDK; with caching off it does nothing.
+//!
+//! The call shares the account's control-plane budget (10 requests/s,
+//! burst 40): the SDK retries throttling and 5xx with backoff, within the
+//! caller's time. A flush that still fails is the caller's to report; the
+//! Streams consumer (`functions/cache-flush`) flushes again for every
+//! narrowing change, so none is ever left unflushed.
+
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_apigateway::Client;
+
+/// Whether and where a change flushes the authorizer cache. Built once per
+/// cold start; cloning shares the client.
+#[derive(Debug, Clone, Default)]
+pub enum CacheFlush {
+    /// Caching off: nothing to flush.
+    #[default]
+    Off,
+    /// Caching on: flush this REST API's stage.
+    ApiGateway {
+        client: Client,
+        rest_api_id: String,
+        stage: String,
+    },
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Caching is off: nothing was sent.
+    Off,
+    /// API Gateway accepted the flush (202).
+    Done,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    #[error("flushing the authorizer cache of stage {stage} failed: {message}")]
+    Failed { stage: String, message: String },
+    #[error("flushing the authorizer cache did not finish in time")]
+    Timeout,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlushConfigError {
+    #[error("AUTHORIZER_CACHE_TTL must be a whole number of seconds from 0 to 3600")]
+    Ttl,
+    #[error("AUTHORIZER_CACHE_TTL is above 0, so {0} must name the protected API's stage")]
+    Missing(&'static str),
+}
+
+/// The control-plane client's limits: a flush is small, so an attempt that
+/// takes a second is lost; three attempts with backoff ride out throttling.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(2500))
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(100))
+}
+
+/// The cache TTL the environment sets (`AUTHORIZER_CACHE_TTL`, default 0).
+pub fn ttl_from_env() -> Result<u32, FlushConfigError> {
+    match std::env::var("AUTHORIZER_CACHE_TTL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(0),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 3600)
+            .ok_or(FlushConfigError::Ttl),
+    }
+}
+
+impl CacheFlush {
+    /// From the environment: `AUTHORIZER_CACHE_TTL` (0 or unset: [`CacheFlush::Off`]),
+    /// then `PROTECTED_API_ID` and `PROTECTED_STAGE`. Region, credentials and
+    /// the standard endpoint override `AWS_ENDPOINT_URL_API_GATEWAY` come
+    /// from the environment, as for every SDK client.
+    pub async fn from_env() -> Result<CacheFlush, FlushConfigError> {
+        if ttl_from_env()? == 0 {
+            return Ok(CacheFlush::Off);
+        }
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(FlushConfigError::Missing(name))
+        };
+        let (rest_api_id, stage) = (var("PROTECTED_API_ID")?, var("PROTECTED_STAGE")?);
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts())
+            .retry_config(retries())
+            .load()
+            .await;
+        Ok(CacheFlush::ApiGateway {
+            client: Client::new(&config),
+            rest_api_id,
+            stage,
+        })
+    }
+
+    /// A flush of `rest_api_id`'s `stage` through an explicit endpoint (the
+    /// local API, a test double). Region and credentials come from the
+    /// environment when it has them, else `us-east-1` and dummy credentials.
+    pub async fn for_endpoint(endpoint: &str, rest_api_id: &str, stage: &str) -> CacheFlush {
+        let loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts())
+            .retry_config(retries())
+            .load()
+            .await;
+        let mut builder = aws_sdk_apigateway::config::Builder::from(&loaded).endpoint_url(endpoint);
+        if loaded.region().is_none() {
+            builder = builder.region(aws_config::Region::new("us-east-1"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            builder = builder.credentials_provider(aws_sdk_apigateway::config::Credentials::new(
+                "local", "local", None, None, "static",
+            ));
+        }
+        CacheFlush::ApiGateway {
+            client: Client::from_conf(builder.build()),
+            rest_api_id: rest_api_id.to_owned(),
+            stage: stage.to_owned(),
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        matches!(self, CacheFlush::ApiGateway { .. })
+    }
+
+    /// Flushes every cached authorizer result of the stage, giving up after
+    /// `budget` ([`FlushError::Timeout`]).
+    pub async fn flush(&self, budget: Duration) -> Result<Flushed, FlushError> {
+        let CacheFlush::ApiGateway {
+            client,
+            rest_api_id,
+            stage,
+        } = self
+        else {
+            return Ok(Flushed::Off);
+        };
+        let call = client
+            .flush_stage_authorizers_cache()
+            .rest_api_id(rest_api_id)
+            .stage_name(stage)
+            .send();
+        match tokio::time::timeout(budget, call).await {
+            Err(_) => Err(FlushError::Timeout),
+            Ok(Ok(_)) => {
+                tracing::info!(stage = stage.as_str(), "authorizer cache flushed");
+                Ok(Flushed::Done)
+            }
+            Ok(Err(err)) => Err(FlushError::Failed {
+                stage: stage.clone(),
+                message: aws_sdk_apigateway::error::DisplayErrorContext(&err).to_string(),
+            }),
+        }
+    }
+}
