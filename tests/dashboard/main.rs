@@ -10,9 +10,9 @@ mod lifecycle;
 mod spec;
 
 use apikeys::{
-    AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, GetKey, KeyChanges, KeyHash, KeyId,
-    KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page, RecordUse,
-    RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
+    AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, ExpiryLog, GetKey, KeyChanges,
+    KeyHash, KeyId, KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page,
+    RecordUse, RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
 };
 use keys_api::testing::*;
 use lambda_http::{Body, Response};
@@ -132,6 +132,11 @@ impl ListEvents for Failing {
         _: Option<&str>,
         _: Timestamp,
     ) -> Result<EventPage, StoreError> {
+        Err(self.0())
+    }
+}
+impl ExpiryLog for Failing {
+    async fn expiring(&self, _: Timestamp, _: Timestamp) -> Result<usize, StoreError> {
         Err(self.0())
     }
 }

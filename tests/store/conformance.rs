@@ -1005,3 +1005,36 @@ pub async fn a_leaked_key_is_revoked_once_and_cannot_be_reactivated<S: KeyStore>
         LeakOutcome::NotOurs
     );
 }
+
+/// The expiry log the cache sweep reads: a key's expiry and the end of a
+/// roll's grace period are found in a window that holds them, and nothing
+/// is found in one that does not.
+pub async fn expiries_and_grace_ends_are_in_the_expiry_log<S: KeyStore>(store: &S) {
+    let (_, record) = created(store, "acct-x").await;
+    let at = record.expires_at.unwrap();
+    let s = Duration::seconds;
+    assert!(store.expiring(at - s(70), at).await.unwrap() >= 1);
+    assert!(store.expiring(at - s(1), at + s(1)).await.unwrap() >= 1);
+    assert_eq!(
+        store.expiring(at, at + s(70)).await.unwrap(),
+        0,
+        "(after, until]"
+    );
+    assert_eq!(store.expiring(at - s(200), at - s(1)).await.unwrap(), 0);
+
+    let t0 = now();
+    store
+        .roll(
+            &record.account_id,
+            &record.id,
+            &ApiKey::generate(),
+            s(90),
+            None,
+            &audit("u", t0),
+        )
+        .await
+        .unwrap();
+    let grace_end = t0 + s(90);
+    assert!(store.expiring(grace_end - s(70), grace_end).await.unwrap() >= 1);
+    assert_eq!(store.expiring(t0, grace_end - s(1)).await.unwrap(), 0);
+}

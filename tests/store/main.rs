@@ -6,6 +6,7 @@ mod at_rest;
 mod conformance;
 mod dynamodb;
 mod faults;
+mod streams;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ conformance_tests!(
     the_key_limit_holds_and_a_delete_frees_a_place,
     a_use_is_recorded_at_most_once_per_interval,
     a_leaked_key_is_revoked_once_and_cannot_be_reactivated,
+    expiries_and_grace_ends_are_in_the_expiry_log,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

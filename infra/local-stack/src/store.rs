@@ -7,9 +7,9 @@ use std::future::Future;
 
 use apikeys::dynamo::DynamoStore;
 use apikeys::{
-    AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, GetKey, KeyChanges, KeyHash, KeyId,
-    KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page, RecordUse,
-    RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
+    AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, ExpiryLog, GetKey, KeyChanges,
+    KeyHash, KeyId, KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page,
+    RecordUse, RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
 };
 
 /// A [`DynamoStore`] that recreates its missing table.
@@ -149,5 +149,11 @@ impl ListEvents for RecreatingStore {
     ) -> Result<EventPage, StoreError> {
         self.again(|| self.0.events(account, id, limit, token, now))
             .await
+    }
+}
+
+impl ExpiryLog for RecreatingStore {
+    async fn expiring(&self, after: Timestamp, until: Timestamp) -> Result<usize, StoreError> {
+        self.again(|| self.0.expiring(after, until)).await
     }
 }

@@ -26,8 +26,8 @@ use crate::model::{
     PreviousSecret, Timestamp, format_timestamp, parse_timestamp,
 };
 use crate::store::{
-    CreateKey, DeleteKey, GetKey, LeakOutcome, ListEvents, ListKeys, LookupKey, MAX_PAGE,
-    RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, token,
+    CreateKey, DeleteKey, ExpiryLog, GetKey, LeakOutcome, ListEvents, ListKeys, LookupKey,
+    MAX_PAGE, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, token,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -337,6 +337,30 @@ fn gone_sk(id: &KeyId) -> String {
 
 /// The account's key count, which the key limit is checked against.
 const COUNT_SK: &str = "COUNT";
+
+/// The expiry log: a moment a secret stops by itself (a key's `expiresAt`,
+/// a rolled secret's `graceUntil`) in the partition of its UTC minute,
+/// `EXPIRY#2026-11-26T16:04`, sort key `AT#<time>#<key id>`. Written in the
+/// transaction that sets the moment; gone by TTL a day after it.
+fn expiry_pk(t: &Timestamp) -> String {
+    format!("EXPIRY#{}", t.format("%Y-%m-%dT%H:%M"))
+}
+
+fn expiry_item(id: &KeyId, at: &Timestamp) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(expiry_pk(at))),
+        (
+            "sk".to_owned(),
+            s(format!("AT#{}#{id}", format_timestamp(at))),
+        ),
+        ("at".to_owned(), s(format_timestamp(at))),
+        ("ttl".to_owned(), ttl_value(*at + chrono::Duration::days(1))),
+        (
+            "schemaVersion".to_owned(),
+            AttributeValue::N(SCHEMA_VERSION.to_string()),
+        ),
+    ])
+}
 
 fn ttl_value(t: Timestamp) -> AttributeValue {
     AttributeValue::N(t.timestamp().to_string())
@@ -764,6 +788,10 @@ impl CreateKey for DynamoStore {
                 None,
             )?,
         ];
+        let mut items = items;
+        if let Some(at) = &record.expires_at {
+            items.push(self.put(expiry_item(&record.id, at), None)?);
+        }
         match self.transact(items).await? {
             TxOutcome::Done => Ok(()),
             TxOutcome::ConditionFailed(f) if !failed_at(&f, 0) && !failed_at(&f, 1) => {
@@ -1051,6 +1079,9 @@ impl RollKey for DynamoStore {
             }
             let event = KeyEvent::rolled(id, &prefix, seconds, audit);
             items.push(self.put(event_item(account, &event, None), None)?);
+            if live {
+                items.push(self.put(expiry_item(id, &until), None)?);
+            }
             match self.transact(items).await? {
                 TxOutcome::Done => return self.get_record(account, id).await,
                 TxOutcome::ConditionFailed(f) if failed_at(&f, 0) => {
@@ -1200,6 +1231,45 @@ impl DeleteKey for DynamoStore {
             }
             TxOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
         }
+    }
+}
+
+impl ExpiryLog for DynamoStore {
+    /// One consistent Query per UTC minute the window touches (two for the
+    /// sweep's 70 s window), each on that minute's partition.
+    async fn expiring(&self, after: Timestamp, until: Timestamp) -> Result<usize, StoreError> {
+        use chrono::{DurationRound, TimeDelta};
+        let mut minute = after
+            .duration_trunc(TimeDelta::minutes(1))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut count = 0;
+        while minute <= until {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(expiry_pk(&minute)))
+                .expression_attribute_values(":from", s(format!("AT#{}", format_timestamp(&after))))
+                // `~` sorts after every id character: the whole of `until`.
+                .expression_attribute_values(":to", s(format!("AT#{}#~", format_timestamp(&until))))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_error)?;
+            count += out
+                .items()
+                .iter()
+                .filter(|item| {
+                    item.get("at")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|t| parse_timestamp(t))
+                        .is_some_and(|t| after < t && t <= until)
+                })
+                .count();
+            minute += TimeDelta::minutes(1);
+        }
+        Ok(count)
     }
 }
 

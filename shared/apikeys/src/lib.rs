@@ -27,8 +27,8 @@ pub use model::{
     PreviousSecret, Timestamp,
 };
 pub use store::{
-    CreateKey, Deadline, DeleteKey, GetKey, KeyStore, LeakOutcome, ListEvents, ListKeys, LookupKey,
-    MemoryStore, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey,
+    CreateKey, Deadline, DeleteKey, ExpiryLog, GetKey, KeyStore, LeakOutcome, ListEvents, ListKeys,
+    LookupKey, MemoryStore, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey,
 };
 
 /// An error and all its sources on one line, for logs (SDK errors keep their

@@ -238,6 +238,21 @@ pub trait RevokeLeaked: Send + Sync {
     ) -> impl Future<Output = Result<LeakOutcome, StoreError>> + Send;
 }
 
+/// The moments a secret stops authenticating by itself — a key's expiry, the
+/// end of a roll's grace period — that no write marks. With authorizer
+/// caching on, the cache sweep (every minute) asks for those of the last
+/// minute and flushes when there are any, so expiry takes effect within a
+/// minute although no change flushed the cache. Both stores record each
+/// moment with the write that sets it.
+pub trait ExpiryLog: Send + Sync {
+    /// How many such moments fall in `(after, until]`.
+    fn expiring(
+        &self,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
 /// Every capability: what the conformance suite and the local API need.
 pub trait KeyStore:
     LookupKey
@@ -250,6 +265,7 @@ pub trait KeyStore:
     + DeleteKey
     + ListEvents
     + RevokeLeaked
+    + ExpiryLog
 {
 }
 impl<T> KeyStore for T where
@@ -263,6 +279,7 @@ impl<T> KeyStore for T where
         + DeleteKey
         + ListEvents
         + RevokeLeaked
+        + ExpiryLog
 {
 }
 
@@ -619,6 +636,18 @@ impl DeleteKey for MemoryStore {
         state.gone.insert((account.clone(), id.clone()), audit.at);
         state.event(account, KeyEvent::deleted(id, audit));
         Ok(())
+    }
+}
+
+impl ExpiryLog for MemoryStore {
+    async fn expiring(&self, after: Timestamp, until: Timestamp) -> Result<usize, StoreError> {
+        let state = self.state()?;
+        let within = |t: &Option<Timestamp>| t.is_some_and(|t| after < t && t <= until);
+        Ok(state
+            .lookups
+            .values()
+            .filter(|l| within(&l.expires_at) || within(&l.grace_until))
+            .count())
     }
 }
 

@@ -1,0 +1,357 @@
+//! The guaranteed path for authorizer-cache flushes (deployed only with
+//! caching on). Two kinds of event reach it:
+//!
+//! - **DynamoDB Streams batches** of the keys table. A change that may have
+//!   made a cached answer wrong shows as a change of a lookup item
+//!   (`pk = HASH#…`): removed (delete, roll), or modified in anything but
+//!   `lastUsedAt` (deactivate, scopes, roll's grace, leak). For a batch with
+//!   any, the stage's cache is flushed once — no earlier than
+//!   [`SETTLE`] after the newest such change, so an authorizer invocation
+//!   that read the key just before the change (and may have stored its
+//!   answer after the dashboard's own flush) has ended. A failed flush fails
+//!   the batch: Lambda retries it until it succeeds (the event source
+//!   mapping retries without limit while the records live, 24 h) and the
+//!   function's error alarm fires.
+//! - **The minute sweep** (`{"sweep": "expiries"}`, from EventBridge
+//!   Scheduler every minute): when a key expired or a rolled secret's grace
+//!   period ended in the last [`SWEEP_WINDOW`] (the expiry log,
+//!   [`apikeys::ExpiryLog`]), the cache is flushed, so expiry takes effect
+//!   within a minute with caching on.
+//!
+//! Flushes are paced to at most one per [`MIN_INTERVAL`] per execution
+//! environment; the function's reserved concurrency of 1 makes that one
+//! per stage, well inside the control plane's 10 requests/s.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use apikeys::{ExpiryLog, StoreError, Timestamp};
+use authorizer_cache::{CacheFlush, FlushError, Flushed};
+use lambda_runtime::LambdaEvent;
+use serde_json::{Value, json};
+
+/// The authorizer's timeout (3 s, template.yaml) and a second of margin.
+pub const SETTLE: Duration = Duration::from_secs(4);
+/// At most one flush per this interval.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// How far back the minute sweep looks: its period and 10 s of overlap for
+/// the scheduler's jitter (a moment seen twice flushes twice, harmlessly).
+pub const SWEEP_WINDOW: Duration = Duration::from_secs(70);
+/// The time one flush may take, the SDK's retries included.
+pub const FLUSH_BUDGET: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheFlushError {
+    #[error("the authorizer cache flush failed; the batch will be retried")]
+    Flush(#[from] FlushError),
+    #[error("reading the expiry log failed")]
+    Store(#[from] StoreError),
+    #[error("an event this function does not handle: neither a Streams batch nor the sweep")]
+    UnknownEvent,
+}
+
+impl From<CacheFlushError> for lambda_runtime::Diagnostic {
+    fn from(err: CacheFlushError) -> lambda_runtime::Diagnostic {
+        let error_type = match err {
+            CacheFlushError::Flush(_) => "FlushFailed",
+            CacheFlushError::Store(_) => "StoreError",
+            CacheFlushError::UnknownEvent => "UnknownEvent",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: apikeys::error_chain(&err),
+        }
+    }
+}
+
+/// The flush client and its pacing: one per execution environment.
+#[derive(Debug)]
+pub struct Flusher {
+    cache: CacheFlush,
+    last: Mutex<Option<Instant>>,
+    settle: Duration,
+}
+
+impl Flusher {
+    pub fn new(cache: CacheFlush) -> Flusher {
+        Flusher {
+            cache,
+            last: Mutex::new(None),
+            settle: SETTLE,
+        }
+    }
+
+    /// The same flusher with another settling time (tests).
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Flusher {
+        self.settle = settle;
+        self
+    }
+
+    /// Flushes, no earlier than [`MIN_INTERVAL`] after the previous flush.
+    pub async fn flush(&self) -> Result<Flushed, FlushError> {
+        let wait = self
+            .last
+            .lock()
+            .map(|last| last.map_or(Duration::ZERO, |t| MIN_INTERVAL.saturating_sub(t.elapsed())))
+            .unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let flushed = self.cache.flush(FLUSH_BUDGET).await?;
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(Instant::now());
+        }
+        Ok(flushed)
+    }
+}
+
+/// Whether a Streams record is a change a cached authorizer answer may not
+/// survive (module docs). Records without images count as such: when in
+/// doubt, flush.
+pub fn narrows(record: &Value) -> bool {
+    let ddb = &record["dynamodb"];
+    let is_lookup = ddb["Keys"]["pk"]["S"]
+        .as_str()
+        .is_some_and(|pk| pk.starts_with("HASH#"));
+    if !is_lookup {
+        return false;
+    }
+    match record["eventName"].as_str() {
+        Some("REMOVE") => true,
+        Some("MODIFY") => {
+            let (Some(old), Some(new)) = (ddb["OldImage"].as_object(), ddb["NewImage"].as_object())
+            else {
+                return true;
+            };
+            old.keys()
+                .chain(new.keys())
+                .filter(|name| name.as_str() != "lastUsedAt")
+                .any(|name| old.get(name) != new.get(name))
+        }
+        _ => false,
+    }
+}
+
+/// When the record's change was written (`ApproximateCreationDateTime`,
+/// epoch seconds).
+fn written_at(record: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let secs = record["dynamodb"]["ApproximateCreationDateTime"].as_f64()?;
+    #[allow(clippy::cast_possible_truncation)]
+    chrono::DateTime::from_timestamp_millis((secs * 1000.0) as i64)
+}
+
+/// The Lambda handler.
+pub async fn handle<S: ExpiryLog>(
+    store: &S,
+    flusher: &Flusher,
+    event: LambdaEvent<Value>,
+) -> Result<Value, CacheFlushError> {
+    let payload = event.payload;
+    if let Some(records) = payload["Records"].as_array() {
+        stream_batch(flusher, records).await
+    } else if payload["sweep"] == "expiries" {
+        let now = chrono::Utc::now();
+        sweep(store, flusher, now).await
+    } else {
+        Err(CacheFlushError::UnknownEvent)
+    }
+}
+
+/// One Streams batch: at most one flush, after the changes settled.
+pub async fn stream_batch(flusher: &Flusher, records: &[Value]) -> Result<Value, CacheFlushError> {
+    let narrowing: Vec<&Value> = records.iter().filter(|r| narrows(r)).collect();
+    let Some(newest) = narrowing
+        .iter()
+        .filter_map(|r| written_at(r))
+        .max()
+        .or_else(|| {
+            // No creation time: count from now.
+            (!narrowing.is_empty()).then(chrono::Utc::now)
+        })
+    else {
+        tracing::debug!(records = records.len(), "no narrowing change in the batch");
+        return Ok(json!({"records": records.len(), "narrowing": 0, "flushed": false}));
+    };
+    let settled_at = newest + chrono::Duration::from_std(flusher.settle).unwrap_or_default();
+    if let Ok(wait) = (settled_at - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(wait.min(flusher.settle)).await;
+    }
+    let flushed = flusher.flush().await.inspect_err(|err| {
+        tracing::error!(
+            cache_flush = "failed",
+            narrowing = narrowing.len(),
+            error = %apikeys::error_chain(err),
+            "authorizer cache flush failed; the batch will be retried"
+        );
+    })?;
+    tracing::info!(
+        records = records.len(),
+        narrowing = narrowing.len(),
+        "authorizer cache flushed for narrowing changes"
+    );
+    Ok(json!({
+        "records": records.len(),
+        "narrowing": narrowing.len(),
+        "flushed": flushed == Flushed::Done,
+    }))
+}
+
+/// The minute sweep at `now`: flush when a secret stopped by itself in the
+/// last [`SWEEP_WINDOW`].
+pub async fn sweep<S: ExpiryLog>(
+    store: &S,
+    flusher: &Flusher,
+    now: Timestamp,
+) -> Result<Value, CacheFlushError> {
+    let after = now - chrono::Duration::from_std(SWEEP_WINDOW).unwrap_or_default();
+    let expired = store.expiring(after, now).await?;
+    if expired == 0 {
+        return Ok(json!({"expired": 0, "flushed": false}));
+    }
+    let flushed = flusher.flush().await?;
+    tracing::info!(expired, "authorizer cache flushed for expiries");
+    Ok(json!({"expired": expired, "flushed": flushed == Flushed::Done}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apikeys::{ApiKey, CreateKey, KeyName, KeyRecord, MemoryStore};
+    use authorizer_cache::testing::FakeApiGateway;
+
+    fn record(event: &str, pk: &str, old: Value, new: Value) -> Value {
+        json!({
+            "eventName": event,
+            "dynamodb": {
+                "ApproximateCreationDateTime": chrono::Utc::now().timestamp() as f64,
+                "Keys": {"pk": {"S": pk}, "sk": {"S": "HASH"}},
+                "OldImage": old,
+                "NewImage": new,
+            }
+        })
+    }
+
+    fn lookup(active: bool, last_used: &str) -> Value {
+        json!({"pk": {"S": "HASH#ab"}, "sk": {"S": "HASH"}, "active": {"BOOL": active},
+               "scopes": {"SS": ["links.read"]}, "lastUsedAt": {"S": last_used}})
+    }
+
+    #[test]
+    fn only_changes_a_cached_answer_may_not_survive_count() {
+        let a = lookup(true, "2026-11-26T10:00:00.000Z");
+        let used = lookup(true, "2026-11-26T10:05:00.000Z");
+        let off = lookup(false, "2026-11-26T10:00:00.000Z");
+        assert!(
+            !narrows(&record("MODIFY", "HASH#ab", a.clone(), used)),
+            "a use"
+        );
+        assert!(narrows(&record("MODIFY", "HASH#ab", a.clone(), off)));
+        let mut narrower = a.clone();
+        narrower["scopes"] = json!({"SS": ["folders.read"]});
+        assert!(narrows(&record("MODIFY", "HASH#ab", a.clone(), narrower)));
+        let mut grace = a.clone();
+        grace["graceUntil"] = json!({"S": "2026-11-26T11:00:00.000Z"});
+        assert!(narrows(&record("MODIFY", "HASH#ab", a.clone(), grace)));
+        assert!(narrows(&record(
+            "REMOVE",
+            "HASH#ab",
+            a.clone(),
+            Value::Null
+        )));
+        assert!(!narrows(&record(
+            "INSERT",
+            "HASH#ab",
+            Value::Null,
+            a.clone()
+        )));
+        assert!(
+            !narrows(&record("MODIFY", "ACCT#x", a.clone(), lookup(false, ""))),
+            "records follow their lookup items"
+        );
+        assert!(
+            narrows(&record("MODIFY", "HASH#ab", Value::Null, Value::Null)),
+            "no images: flush"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_flushes_once_after_the_change_settled() {
+        let fake = FakeApiGateway::start().await;
+        let flusher = Flusher::new(fake.flush_client("api", "prod").await)
+            .with_settle(Duration::from_millis(300));
+        let a = lookup(true, "x");
+        let batch = vec![
+            record("MODIFY", "HASH#ab", a.clone(), lookup(false, "x")),
+            record("REMOVE", "HASH#cd", a.clone(), Value::Null),
+            record("MODIFY", "HASH#ab", a.clone(), lookup(true, "y")),
+        ];
+        let started = Instant::now();
+        let out = stream_batch(&flusher, &batch).await.unwrap();
+        assert_eq!(out, json!({"records": 3, "narrowing": 2, "flushed": true}));
+        assert_eq!(fake.flushes(), 1);
+        // Creation times are whole seconds, so the wait is at most the settle time.
+        assert!(started.elapsed() <= Duration::from_millis(1300));
+        let only_uses = vec![record("MODIFY", "HASH#ab", a.clone(), lookup(true, "z"))];
+        stream_batch(&flusher, &only_uses).await.unwrap();
+        assert_eq!(fake.flushes(), 1, "a recorded use flushes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_fails_the_batch_so_lambda_retries_it() {
+        let fake = FakeApiGateway::failing(3, 500).await;
+        let flusher =
+            Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
+        let batch = vec![record("REMOVE", "HASH#ab", lookup(true, "x"), Value::Null)];
+        assert!(matches!(
+            stream_batch(&flusher, &batch).await,
+            Err(CacheFlushError::Flush(_))
+        ));
+        // Lambda's retry of the same batch.
+        assert!(stream_batch(&flusher, &batch).await.is_ok());
+        assert_eq!(fake.flushes(), 1);
+    }
+
+    #[tokio::test]
+    async fn flushes_are_at_most_one_a_second() {
+        let fake = FakeApiGateway::start().await;
+        let flusher = Flusher::new(fake.flush_client("api", "prod").await);
+        let started = Instant::now();
+        for _ in 0..3 {
+            flusher.flush().await.unwrap();
+        }
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert_eq!(fake.flushes(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_flushes_only_when_a_secret_stopped_in_the_last_minute() {
+        let fake = FakeApiGateway::start().await;
+        let flusher = Flusher::new(fake.flush_client("api", "prod").await);
+        let store = MemoryStore::new();
+        let now = chrono::Utc::now();
+        let key = ApiKey::generate();
+        let record = KeyRecord::new(
+            &key,
+            apikeys::AccountId::parse("acct").unwrap(),
+            KeyName::parse("k").unwrap(),
+            scopes::ScopeSet::from(scopes::Scope::LinksRead),
+            Some(now + chrono::Duration::seconds(30)),
+            "u".into(),
+            now,
+        );
+        store
+            .create(&record, &apikeys::Audit::system("t", now), 10)
+            .await
+            .unwrap();
+        let out = sweep(&store, &flusher, now).await.unwrap();
+        assert_eq!(out["flushed"], false);
+        let out = sweep(&store, &flusher, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(out, json!({"expired": 1, "flushed": true}));
+        let out = sweep(&store, &flusher, now + chrono::Duration::seconds(120))
+            .await
+            .unwrap();
+        assert_eq!(out["flushed"], false, "a minute later it is old news");
+        assert_eq!(fake.flushes(), 1);
+    }
+}

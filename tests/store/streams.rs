@@ -1,0 +1,157 @@
+//! The Streams consumer (`functions/cache-flush`) on the records DynamoDB
+//! Local's own stream gives for real changes made by the DynamoDB store,
+//! flushing through the real SDK at a fake API Gateway. The records are read
+//! with DynamoDB Streams' JSON API, whose record shape is what Lambda passes on.
+
+use std::time::Duration;
+
+use apikeys::testing::{dynamodb_local_endpoint, fresh_dynamo_store};
+use apikeys::{DeleteKey, KeyChanges, LookupKey, RecordUse, UpdateKey};
+use authorizer_cache::testing::FakeApiGateway;
+use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+use cache_flush::{Flusher, stream_batch};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::conformance::{audit, created, now};
+
+/// One DynamoDB Streams call on DynamoDB Local (it reads the credential
+/// scope but checks no signature).
+async fn streams(target: &str, body: Value) -> Value {
+    let endpoint = dynamodb_local_endpoint();
+    let authority = endpoint.trim_start_matches("http://").to_owned();
+    let req = hyper::Request::post("/")
+        .header("host", &authority)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("DynamoDBStreams_20120810.{target}"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20261126/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = local_stack::testing::send(&authority, req).await.unwrap();
+    let v: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(resp.status(), 200, "{target}: {v}");
+    v
+}
+
+/// Reads a stream shard by shard from its start, a batch at a time.
+struct Reader {
+    iterators: Vec<String>,
+}
+
+impl Reader {
+    async fn open(stream_arn: &str) -> Reader {
+        let desc = streams("DescribeStream", json!({"StreamArn": stream_arn})).await;
+        let mut iterators = Vec::new();
+        for shard in desc["StreamDescription"]["Shards"].as_array().unwrap() {
+            let it = streams(
+                "GetShardIterator",
+                json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+            )
+            .await;
+            iterators.push(it["ShardIterator"].as_str().unwrap().to_owned());
+        }
+        Reader { iterators }
+    }
+
+    /// The records written since the last batch (waiting up to 5 s for at least one).
+    async fn batch(&mut self) -> Vec<Value> {
+        for _ in 0..50 {
+            let mut records = Vec::new();
+            for it in &mut self.iterators {
+                let out = streams("GetRecords", json!({"ShardIterator": it})).await;
+                records.extend(out["Records"].as_array().cloned().unwrap_or_default());
+                if let Some(next) = out["NextShardIterator"].as_str() {
+                    *it = next.to_owned();
+                }
+            }
+            if !records.is_empty() {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no stream records arrived");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streams_consumer_flushes_for_narrowing_changes_only() {
+    let store = fresh_dynamo_store("streams_consumer").await;
+    let out = store
+        .client()
+        .update_table()
+        .table_name(store.table())
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = out
+        .table_description()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("DynamoDB Local gives the table a stream")
+        .to_owned();
+    let mut reader = Reader::open(&arn).await;
+    let fake = FakeApiGateway::start().await;
+    let flusher = Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
+
+    // A new key and a recorded use: nothing a cached answer depends on.
+    let (key, record) = created(&store, "acct-s").await;
+    let lookup = store.lookup(&key.hash()).await.unwrap().unwrap();
+    assert!(
+        store
+            .record_use(&key.hash(), &lookup, now(), chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    let batch = reader.batch().await;
+    let out = stream_batch(&flusher, &batch).await.unwrap();
+    assert_eq!(
+        (out["narrowing"].clone(), out["flushed"].clone()),
+        (json!(0), json!(false)),
+        "{batch:?}"
+    );
+    assert_eq!(fake.flushes(), 0);
+
+    // Deactivation: the lookup item's `active` changes.
+    let off = KeyChanges {
+        active: Some(false),
+        ..KeyChanges::default()
+    };
+    store
+        .update(
+            &record.account_id,
+            &record.id,
+            &off,
+            None,
+            &audit("u", now()),
+        )
+        .await
+        .unwrap();
+    let out = stream_batch(&flusher, &reader.batch().await).await.unwrap();
+    assert_eq!(
+        (out["narrowing"].clone(), out["flushed"].clone()),
+        (json!(1), json!(true))
+    );
+    assert_eq!(fake.flushes(), 1);
+
+    // Deletion: the lookup item goes.
+    store
+        .delete(&record.account_id, &record.id, &audit("u", now()))
+        .await
+        .unwrap();
+    let out = stream_batch(&flusher, &reader.batch().await).await.unwrap();
+    assert_eq!(
+        (out["narrowing"].clone(), out["flushed"].clone()),
+        (json!(1), json!(true))
+    );
+    assert_eq!(fake.flushes(), 2);
+}
