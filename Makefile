@@ -2,7 +2,7 @@
 .PHONY: run test lint fmt create-table lambda-build
 .PHONY: build-AuthorizerFunction build-CreateKeyFunction build-ListKeysFunction build-GetKeyFunction
 .PHONY: build-UpdateKeyFunction build-DeleteKeyFunction build-RollKeyFunction build-ListKeyEventsFunction
-.PHONY: build-SecretScanningFunction
+.PHONY: build-SecretScanningFunction build-CacheFlushFunction
 
 # The local API on 127.0.0.1:3000 with the embedded in-memory store.
 # PORT=4000 make run, or make run ARGS="--port 4000 --dynamodb http://127.0.0.1:8000".
@@ -27,12 +27,12 @@ create-table:
 
 # `sam build` runs build-<Function> here, at the repository root (template.yaml:
 # BuildMethod makefile). Every target runs the same cargo-lambda build of the
-# nine functions: the first compiles the workspace once into the shared target
+# ten functions: the first compiles the workspace once into the shared target
 # dir, the others find it current; each then copies its own binary. Two
 # cargo-lambda runs at once race on moving the binaries into target/lambda,
 # so samconfig builds one function at a time, and flock (where there is one)
 # serialises even `sam build --parallel`.
-LAMBDA_PACKAGES := -p authorizer -p create-key -p list-keys -p get-key -p update-key -p delete-key -p roll-key -p list-key-events -p secret-scanning
+LAMBDA_PACKAGES := -p authorizer -p create-key -p list-keys -p get-key -p update-key -p delete-key -p roll-key -p list-key-events -p secret-scanning -p cache-flush
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 LAMBDA_LOCK := $(shell command -v flock >/dev/null 2>&1 && echo flock $(TARGET_DIR)/.lambda-build.lock)
 
@@ -58,3 +58,5 @@ build-ListKeyEventsFunction: lambda-build
 	cp $(TARGET_DIR)/lambda/list-key-events/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 build-SecretScanningFunction: lambda-build
 	cp $(TARGET_DIR)/lambda/secret-scanning/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+build-CacheFlushFunction: lambda-build
+	cp $(TARGET_DIR)/lambda/cache-flush/bootstrap "$(ARTIFACTS_DIR)/bootstrap"

@@ -76,6 +76,66 @@ def operations(cfn, api):
             yield path, method, op
 
 
+NO_VALUE = object()
+
+
+def parameters(**params):
+    """Every parameter's value: the template's defaults, BASE, then `params`."""
+    values = {k: v.get("Default") for k, v in SOURCE["Parameters"].items()}
+    return {**values, **BASE, **params}
+
+
+def condition(cfn, name, values):
+    return evaluate(cfn["Conditions"][name], cfn, values)
+
+
+def evaluate(node, cfn, values):
+    """CloudFormation's evaluation of conditions, Fn::If and Ref (to
+    parameters and AWS::NoValue) for the given parameter values; other
+    intrinsics are left as they are. A NoValue key or list item is dropped."""
+    if isinstance(node, list):
+        out = [evaluate(v, cfn, values) for v in node]
+        return [v for v in out if v is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (k, v), = node.items()
+        if k == "Ref" and v == "AWS::NoValue":
+            return NO_VALUE
+        if k == "Ref" and v in values and not v.startswith("AWS::"):
+            return values[v]
+        if k == "Fn::If":
+            cond, yes, no = v
+            return evaluate(yes if condition(cfn, cond, values) else no, cfn, values)
+        if k == "Fn::Equals":
+            a, b = (evaluate(x, cfn, values) for x in v)
+            return str(a) == str(b)
+        if k == "Fn::Not":
+            return not evaluate(v[0], cfn, values)
+        if k == "Fn::And":
+            return all(evaluate(x, cfn, values) for x in v)
+        if k == "Fn::Or":
+            return any(evaluate(x, cfn, values) for x in v)
+        if k == "Condition":
+            return condition(cfn, v, values)
+    out = {k: evaluate(v, cfn, values) for k, v in node.items()}
+    return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+
+def deployed(**params):
+    """The translated template as CloudFormation would create it with
+    these parameters: resources whose condition is false left out,
+    conditions and Fn::If resolved."""
+    cfn = translate(**params)
+    values = parameters(**params)
+    resources = {
+        k: evaluate(v, cfn, values)
+        for k, v in cfn["Resources"].items()
+        if "Condition" not in v or condition(cfn, v["Condition"], values)
+    }
+    return {**cfn, "Resources": resources}
+
+
 CHECKS = []
 
 
@@ -131,18 +191,70 @@ def only_the_protected_api_may_invoke_the_authorizer():
 
 
 @check
-def every_protected_method_runs_the_lambda_authorizer_uncached():
-    cfn = translate()
-    b = body(cfn, "ProtectedApi")
-    auth = b["securityDefinitions"]["ApiKeyAuthorizer"]
-    assert auth["x-amazon-apigateway-authtype"] == "custom"
-    assert auth["x-amazon-apigateway-authorizer"]["type"] == "request"
-    assert auth["x-amazon-apigateway-authorizer"]["authorizerResultTtlInSeconds"] == 0
-    assert "identitySource" not in auth["x-amazon-apigateway-authorizer"], "no identity sources while uncached"
-    ops = list(operations(cfn, "ProtectedApi"))
-    assert len(ops) == 31, len(ops)
-    for path, method, op in ops:
-        assert op.get("security") == [{"ApiKeyAuthorizer": []}], f"{method} {path}: {op.get('security')}"
+def every_protected_method_runs_the_lambda_authorizer_cached_only_when_asked():
+    """TTL 0: no cache and no identity source (either key header works).
+    Above 0: that TTL, and x-api-key, the header the cache is keyed on."""
+    for ttl, source in [(0, None), (300, "method.request.header.x-api-key"), (3600, "method.request.header.x-api-key")]:
+        cfn = deployed(AuthorizerCacheTtl=ttl)
+        b = body(cfn, "ProtectedApi")
+        auth = b["securityDefinitions"]["ApiKeyAuthorizer"]
+        assert auth["x-amazon-apigateway-authtype"] == "custom"
+        a = auth["x-amazon-apigateway-authorizer"]
+        assert a["type"] == "request"
+        assert str(a["authorizerResultTtlInSeconds"]) == str(ttl), a
+        assert a.get("identitySource") == source, (ttl, a.get("identitySource"))
+        ops = list(operations(cfn, "ProtectedApi"))
+        assert len(ops) == 31, len(ops)
+        for path, method, op in ops:
+            assert op.get("security") == [{"ApiKeyAuthorizer": []}], f"{method} {path}: {op.get('security')}"
+        env = cfn["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+        assert str(env["AUTHORIZER_CACHE_TTL"]) == str(ttl), env
+
+
+@check
+def with_caching_on_narrowing_changes_flush_through_a_guaranteed_path():
+    """Caching off: no stream, no flush function, no flush permission.
+    Caching on: the table streams to CacheFlushFunction (retried without
+    limit, every minute a sweep), whose errors and lag raise alarms; the
+    flushing functions may DELETE exactly the stage's authorizer cache."""
+    stage_cache = {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${ProtectedApi}/stages/${StageName}/cache/authorizers"}
+    flushing = {"UpdateKeyFunctionRole", "DeleteKeyFunctionRole", "RollKeyFunctionRole", "SecretScanningFunctionRole", "CacheFlushFunctionRole"}
+    for on in [False, True]:
+        cfn = deployed(AuthorizerCacheTtl=60 if on else 0)
+        res = cfn["Resources"]
+        assert ("StreamSpecification" in res["KeysTable"]["Properties"]) == on
+        assert ("CacheFlushFunction" in res) == on
+        roles = {}
+        for name, r in of_type(cfn, "AWS::IAM::Role").items():
+            for pol in r["Properties"].get("Policies", []):
+                for st in pol["PolicyDocument"]["Statement"]:
+                    acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                    if any(a.startswith("apigateway:") for a in acts):
+                        roles.setdefault(name, []).append(st)
+        if not on:
+            assert roles == {}, roles
+            assert not of_type(cfn, "AWS::Lambda::EventSourceMapping")
+            continue
+        assert set(roles) == flushing, sorted(roles)
+        for name, sts in roles.items():
+            assert sts == [{"Effect": "Allow", "Action": "apigateway:DELETE", "Resource": stage_cache}], (name, sts)
+        (esm,) = of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+        p = esm["Properties"]
+        assert p["EventSourceArn"] == {"Fn::GetAtt": ["KeysTable", "StreamArn"]}
+        assert p["MaximumRetryAttempts"] == -1 and p["MaximumBatchingWindowInSeconds"] == 1
+        pattern = json.loads(p["FilterCriteria"]["Filters"][0]["Pattern"])
+        assert pattern == {"eventName": ["MODIFY", "REMOVE"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "HASH#"}]}}}}, pattern
+        (sched,) = of_type(cfn, "AWS::Scheduler::Schedule").values()
+        assert sched["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+        assert json.loads(sched["Properties"]["Target"]["Input"]) == {"sweep": "expiries"}
+        fn = res["CacheFlushFunction"]["Properties"]
+        assert fn["ReservedConcurrentExecutions"] == 1
+        watched = {
+            a["Properties"]["MetricName"]
+            for a in of_type(cfn, "AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "CacheFlushFunction"}}]
+        }
+        assert watched == {"Errors", "IteratorAge"}, watched
 
 
 @check
@@ -226,9 +338,10 @@ def the_protected_stage_is_throttled():
 
 @check
 def every_function_logs_to_a_group_with_retention_at_the_chosen_level():
-    cfn = translate()
+    cfn = translate()  # every function, CacheFlushFunction's condition unresolved
     functions = of_type(cfn, "AWS::Lambda::Function")
-    assert len(functions) == 9, sorted(functions)
+    assert len(functions) == 10, sorted(functions)
+    assert len(of_type(deployed(), "AWS::Lambda::Function")) == 9, "no flush function with caching off"
     groups = set()
     for name, fn in functions.items():
         lc = fn["Properties"]["LoggingConfig"]
@@ -237,7 +350,7 @@ def every_function_logs_to_a_group_with_retention_at_the_chosen_level():
         group = ref(lc["LogGroup"])
         assert cfn["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
         groups.add(group)
-    assert len(groups) == 9, "a log group per function"
+    assert len(groups) == 10, "a log group per function"
     reserved = functions["AuthorizerFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": "AuthorizerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
 
@@ -259,12 +372,14 @@ def the_alarms_watch_store_failures_5xx_and_throttling():
                  ("AWS/DynamoDB", "ReadThrottleEvents"), ("AWS/DynamoDB", "WriteThrottleEvents")]:
         assert want in metrics, want
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    assert errors[0]["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AuthorizerFunction"}}]
+    assert any(
+        e["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AuthorizerFunction"}}] for e in errors
+    ), "the authorizer's errors"
 
 
 @check
 def functions_have_least_privilege_on_the_table():
-    cfn = translate()
+    cfn = deployed(AuthorizerCacheTtl=300)
     allowed = {
         "AuthorizerFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "CreateKeyFunctionRole": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
@@ -275,6 +390,7 @@ def functions_have_least_privilege_on_the_table():
         "RollKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "ListKeyEventsFunctionRole": {"dynamodb:GetItem", "dynamodb:Query"},
         "SecretScanningFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
+        "CacheFlushFunctionRole": {"dynamodb:Query"},
     }
     for role, actions in allowed.items():
         got = set()
@@ -282,6 +398,8 @@ def functions_have_least_privilege_on_the_table():
             for st in pol["PolicyDocument"]["Statement"]:
                 a = st["Action"]
                 a = set(a if isinstance(a, list) else [a])
+                if a == {"apigateway:DELETE"}:
+                    continue  # the flush: its own check
                 got |= a
                 assert st["Resource"] == {"Fn::GetAtt": ["KeysTable", "Arn"]}, (role, st)
                 # The authorizer's only write: lastUsedAt, nothing else.
@@ -289,6 +407,10 @@ def functions_have_least_privilege_on_the_table():
                     assert a == {"dynamodb:UpdateItem"}, a
                     cond = st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
                     assert cond == ["pk", "sk", "lastUsedAt"], cond
+                # The flush function reads the expiry log's partitions only.
+                if role == "CacheFlushFunctionRole":
+                    cond = st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    assert cond == ["EXPIRY#*"], cond
         assert got == actions, (role, got)
 
 

@@ -145,29 +145,114 @@ fn every_protected_route_passes_the_decision_on_and_never_the_key() {
                     "{at}: path parameter {p}"
                 );
             }
-            assert!(
-                op.get("security").is_none(),
-                "{at}: the default authorizer applies to every route"
+            assert_eq!(
+                op["security"],
+                json!([{"ApiKeyAuthorizer": []}]),
+                "{at}: the Lambda authorizer runs on every route"
             );
         }
     }
 }
 
 #[test]
-fn the_protected_api_authorizes_every_call_afresh() {
+fn the_protected_api_authorizer_caches_only_when_asked() {
     let t = template();
-    let auth = &resource(&t, "ProtectedApi")["Properties"]["Auth"];
-    assert_eq!(auth["DefaultAuthorizer"], "ApiKeyAuthorizer");
-    let a = &auth["Authorizers"]["ApiKeyAuthorizer"];
+    let api = &resource(&t, "ProtectedApi")["Properties"];
+    assert!(api.get("Auth").is_none(), "defined in the generated body");
+    let auth = &api["DefinitionBody"]["securityDefinitions"]["ApiKeyAuthorizer"];
+    assert_eq!(auth["x-amazon-apigateway-authtype"], "custom");
+    let a = &auth["x-amazon-apigateway-authorizer"];
+    assert_eq!(a["type"], "request");
     assert_eq!(
-        a["FunctionArn"],
-        json!({"Fn::GetAtt": ["AuthorizerFunction", "Arn"]})
+        a["authorizerUri"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthorizerFunction.Arn}/invocations"})
     );
-    assert_eq!(a["FunctionPayloadType"], "REQUEST");
     assert_eq!(
-        a["Identity"],
-        json!({"ReauthorizeEvery": 0}),
-        "no cache and no identity sources"
+        a["authorizerResultTtlInSeconds"],
+        json!({"Ref": "AuthorizerCacheTtl"})
+    );
+    assert_eq!(
+        a["identitySource"],
+        json!({"Fn::If": ["AuthorizerCacheOn", "method.request.header.x-api-key", {"Ref": "AWS::NoValue"}]}),
+        "x-api-key with caching on, nothing with it off"
+    );
+    let p = &t["Parameters"]["AuthorizerCacheTtl"];
+    assert_eq!(
+        (&p["Default"], &p["MinValue"], &p["MaxValue"]),
+        (&json!(0), &json!(0), &json!(3600)),
+        "off unless asked, at most API Gateway's 3600 s"
+    );
+    assert_eq!(
+        t["Conditions"]["AuthorizerCacheOn"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AuthorizerCacheTtl"}, 0]}]})
+    );
+    assert_eq!(
+        resource(&t, "AuthorizerFunction")["Properties"]["Environment"]["Variables"]["AUTHORIZER_CACHE_TTL"],
+        json!({"Ref": "AuthorizerCacheTtl"})
+    );
+    let perm = &resource(&t, "AuthorizerInvokePermission")["Properties"];
+    assert_eq!(perm["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(
+        perm["SourceArn"],
+        json!({"Fn::Sub": ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/authorizers/*", {"__ApiId__": {"Ref": "ProtectedApi"}}]})
+    );
+}
+
+/// The statement that may flush the protected stage's authorizer cache, and
+/// nothing else, when caching is on.
+fn flush_policy() -> Value {
+    json!({"Fn::If": ["AuthorizerCacheOn", {"Statement": [{
+        "Effect": "Allow",
+        "Action": "apigateway:DELETE",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${ProtectedApi}/stages/${StageName}/cache/authorizers"},
+    }]}, {"Ref": "AWS::NoValue"}]})
+}
+
+#[test]
+fn narrowing_changes_can_flush_the_cache_and_only_that() {
+    let t = template();
+    for name in [
+        "UpdateKeyFunction",
+        "DeleteKeyFunction",
+        "RollKeyFunction",
+        "SecretScanningFunction",
+        "CacheFlushFunction",
+    ] {
+        let f = &resource(&t, name)["Properties"];
+        assert_eq!(f["Policies"][1], flush_policy(), "{name}");
+        let env = &f["Environment"]["Variables"];
+        assert_eq!(
+            (
+                &env["AUTHORIZER_CACHE_TTL"],
+                &env["PROTECTED_API_ID"],
+                &env["PROTECTED_STAGE"]
+            ),
+            (
+                &json!({"Ref": "AuthorizerCacheTtl"}),
+                &json!({"Ref": "ProtectedApi"}),
+                &json!({"Ref": "StageName"})
+            ),
+            "{name}"
+        );
+    }
+    let flusher = resource(&t, "CacheFlushFunction");
+    assert_eq!(flusher["Condition"], "AuthorizerCacheOn");
+    assert_eq!(flusher["Properties"]["ReservedConcurrentExecutions"], 1);
+    let events = &flusher["Properties"]["Events"];
+    assert_eq!(events["Changes"]["Type"], "DynamoDB");
+    assert_eq!(
+        events["Changes"]["Properties"]["Stream"],
+        json!({"Fn::GetAtt": ["KeysTable", "StreamArn"]})
+    );
+    assert_eq!(events["Changes"]["Properties"]["MaximumRetryAttempts"], -1);
+    assert_eq!(events["Sweep"]["Type"], "ScheduleV2");
+    assert_eq!(
+        events["Sweep"]["Properties"]["ScheduleExpression"],
+        "rate(1 minute)"
+    );
+    assert_eq!(
+        resource(&t, "KeysTable")["Properties"]["StreamSpecification"],
+        json!({"Fn::If": ["AuthorizerCacheOn", {"StreamViewType": "NEW_AND_OLD_IMAGES"}, {"Ref": "AWS::NoValue"}]})
     );
 }
 
@@ -239,7 +324,14 @@ fn every_apikeys_route_maps_to_its_function() {
             && !expected.iter().any(|e| e.0 == name)
             && name != "SecretScanningFunction"
         {
-            assert!(r["Properties"].get("Events").is_none(), "{name} has events");
+            for e in r["Properties"]["Events"].as_object().into_iter().flatten() {
+                assert!(
+                    name == "CacheFlushFunction"
+                        && (e.1["Type"] == "DynamoDB" || e.1["Type"] == "ScheduleV2"),
+                    "{name} has event {}",
+                    e.0
+                );
+            }
         }
     }
 }
@@ -262,7 +354,7 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 9);
+    assert_eq!(functions.len(), 10);
     for (name, f) in functions {
         // Built by the repository Makefile at the repository root: one
         // cargo-lambda build of the workspace, then this function's binary.
@@ -364,6 +456,14 @@ fn least_privilege_on_the_table() {
                 "dynamodb:UpdateItem",
             ],
         ),
+        ("CacheFlushFunction", &["dynamodb:Query"]),
+    ];
+    let flushing = [
+        "UpdateKeyFunction",
+        "DeleteKeyFunction",
+        "RollKeyFunction",
+        "SecretScanningFunction",
+        "CacheFlushFunction",
     ];
     let actions_of = |st: &Value| -> Vec<String> {
         let mut got: Vec<String> = match &st["Action"] {
@@ -378,16 +478,29 @@ fn least_privilege_on_the_table() {
         let policies = resource(&t, name)["Properties"]["Policies"]
             .as_array()
             .unwrap();
-        assert_eq!(
-            policies.len(),
-            1,
-            "{name}: one inline policy, no managed ones"
-        );
+        if flushing.contains(name) {
+            assert_eq!(policies.len(), 2, "{name}: the table, and the flush");
+            assert_eq!(policies[1], flush_policy(), "{name}");
+        } else {
+            assert_eq!(
+                policies.len(),
+                1,
+                "{name}: one inline policy, no managed ones"
+            );
+        }
         let statements = policies[0]["Statement"].as_array().unwrap();
         let st = &statements[0];
         assert_eq!(st["Effect"], "Allow");
         assert_eq!(&actions_of(st), actions, "{name}");
-        assert!(st.get("Condition").is_none(), "{name}");
+        if *name == "CacheFlushFunction" {
+            assert_eq!(
+                st["Condition"],
+                json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["EXPIRY#*"]}}),
+                "the expiry log only"
+            );
+        } else {
+            assert!(st.get("Condition").is_none(), "{name}");
+        }
         for st in statements {
             assert_eq!(
                 st["Resource"],

@@ -38,7 +38,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// the scheduler's jitter (a moment seen twice flushes twice, harmlessly).
 pub const SWEEP_WINDOW: Duration = Duration::from_secs(70);
 /// The time one flush may take, the SDK's retries included.
-pub const FLUSH_BUDGET: Duration = Duration::from_secs(5);
+pub const FLUSH_BUDGET: Duration = Duration::from_secs(4);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheFlushError {

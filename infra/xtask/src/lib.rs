@@ -25,6 +25,26 @@ pub const HEADER_MAPPING: [(&str, &str); 6] = [
     ("Authorization", "'redacted'"),
 ];
 
+/// The Lambda REQUEST authorizer every protected route runs.
+pub const AUTHORIZER: &str = "ApiKeyAuthorizer";
+
+/// The authorizer's definition: result TTL `AuthorizerCacheTtl`; identity
+/// source `x-api-key` only with caching on (API Gateway requires one then,
+/// and answers 401 itself without it), none with caching off so either key
+/// header works.
+const SECURITY_DEFINITIONS: &str = r#"        securityDefinitions:
+          ApiKeyAuthorizer:
+            type: apiKey
+            name: x-api-key
+            in: header
+            x-amazon-apigateway-authtype: custom
+            x-amazon-apigateway-authorizer:
+              type: request
+              authorizerUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthorizerFunction.Arn}/invocations"
+              authorizerResultTtlInSeconds: !Ref AuthorizerCacheTtl
+              identitySource: !If [AuthorizerCacheOn, method.request.header.x-api-key, !Ref AWS::NoValue]
+"#;
+
 /// The `{name}` parameters of a resource template, in order.
 fn path_params(resource: &str) -> Vec<&str> {
     resource
@@ -38,6 +58,7 @@ fn path_params(resource: &str) -> Vec<&str> {
 pub fn protected_paths() -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{BEGIN}");
+    out.push_str(SECURITY_DEFINITIONS);
     let _ = writeln!(out, "        paths:");
     // Paths in the table's order of first appearance, methods in table order.
     let mut resources: Vec<&str> = Vec::new();
@@ -65,6 +86,8 @@ pub fn protected_paths() -> String {
                     );
                 }
             }
+            let _ = writeln!(out, "              security:");
+            let _ = writeln!(out, "                - {AUTHORIZER}: []");
             let _ = writeln!(out, "              x-amazon-apigateway-integration:");
             let _ = writeln!(out, "                type: http_proxy");
             let _ = writeln!(out, "                httpMethod: {}", r.method);
@@ -139,6 +162,8 @@ mod tests {
             ROUTES.len()
         );
         assert!(g.contains("integration.request.path.itemId: method.request.path.itemId"));
+        assert_eq!(g.matches("- ApiKeyAuthorizer: []").count(), ROUTES.len());
+        assert_eq!(g.matches("securityDefinitions:").count(), 1);
     }
 
     #[test]
