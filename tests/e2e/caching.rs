@@ -34,6 +34,7 @@ async fn start_cached<S: KeyStore + 'static>(
             .with_authorizer_settings(settings)
             .with_cache_flush(flush),
     );
+    api.spawn_expiry_sweep();
     tokio::spawn(local_stack::http::serve(
         listener,
         api.clone(),
@@ -236,4 +237,34 @@ async fn a_failed_flush_never_loses_the_change() {
     assert_eq!(fake.seen().len(), 3, "the SDK tried three times");
     let r = call(&base, "GET", "/links/a", &key).await;
     assert_eq!((r.status, cache_use(&r)), (200, "hit".into()));
+}
+
+/// Expiry with caching on: the sweep flushes, so an expired key's cached
+/// entry does not outlive its expiry (here within the local sweep's second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_key_is_refused_although_its_answer_was_cached() {
+    let (base, api) = start_cached(MemoryStore::new(), 3600, None).await;
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let body = json!({"name": "soon", "scopes": ["links.read"],
+                      "expiresAt": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
+    .to_string();
+    let r = request(
+        &base,
+        "POST",
+        "/apikeys",
+        &[
+            ("Authorization", &bearer("acct-exp")),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let key = r.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 200);
+    let r = call(&base, "GET", "/links/a", &key).await;
+    assert_eq!((r.status, cache_use(&r)), (200, "hit".into()));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 401);
+    assert!(api.authorizer_cache().unwrap().flushes() >= 1);
 }

@@ -153,6 +153,48 @@ impl<S: KeyStore> LocalApi<S> {
         keys_api::CacheFlush::for_endpoint(base, API_ID, STAGE).await
     }
 
+    /// With caching on, the deployed stack's minute sweep, here every second:
+    /// when a key expired or a grace period ended since the last sweep (the
+    /// store's expiry log), the stage's cache is flushed through the same
+    /// SDK client the dashboard uses. Runs until the runtime ends.
+    pub fn spawn_expiry_sweep(self: &std::sync::Arc<Self>)
+    where
+        S: 'static,
+    {
+        if self.cache.is_none() {
+            return;
+        }
+        let api = self.clone();
+        tokio::spawn(async move {
+            let mut last = chrono::Utc::now();
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = chrono::Utc::now();
+                match api.store.expiring(last, now).await {
+                    Ok(0) => last = now,
+                    Ok(expired) => match api
+                        .config
+                        .cache
+                        .flush(std::time::Duration::from_secs(2))
+                        .await
+                    {
+                        Ok(_) => {
+                            tracing::info!(expired, "authorizer cache flushed for expiries");
+                            last = now;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %apikeys::error_chain(&err), "expiry flush failed; trying again")
+                        }
+                    },
+                    Err(err) => {
+                        tracing::warn!(error = %apikeys::error_chain(&err), "reading the expiry log failed; trying again")
+                    }
+                }
+            }
+        });
+    }
+
     /// The emulated authorizer cache, when on.
     pub fn authorizer_cache(&self) -> Option<&cache::AuthorizerCache> {
         self.cache.as_ref()

@@ -265,7 +265,9 @@ async fn run<S: KeyStore + 'static>(
     println!("  curl -s {base}/links/abc -H 'x-api-key: key-…'");
     println!();
     println!("Ctrl-C (or SIGTERM) stops it.");
-    http::serve(listener, Arc::new(api), stop).await;
+    let api = Arc::new(api);
+    api.spawn_expiry_sweep();
+    http::serve(listener, api, stop).await;
     println!("local API stopped");
     ExitCode::SUCCESS
 }
