@@ -23,12 +23,22 @@ fn event(key: &str) -> Request {
 }
 
 fn measure(rt: &tokio::runtime::Runtime, label: &str, store: &MemoryStore, req: &Request) {
+    measure_with(rt, label, store, req, &authorizer::Settings::default());
+}
+
+fn measure_with(
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    store: &MemoryStore,
+    req: &Request,
+    settings: &authorizer::Settings,
+) {
     let run = |n: u32| {
         let start = Instant::now();
         for _ in 0..n {
             let r = rt.block_on(authorizer::authorize(
                 store,
-                &authorizer::Settings::default(),
+                settings,
                 black_box(req),
                 Utc::now(),
                 "bench",
@@ -107,5 +117,32 @@ fn main() {
         "401 bad checksum (no lookup)",
         &store,
         &event(&format!("{}0", &key.expose_secret()[..43])),
+    );
+    // Caching on: the policy names every route the scopes grant.
+    let cached = authorizer::Settings::default().with_cache_ttl(300).unwrap();
+    measure_with(
+        &rt,
+        "cacheable allow, links.read (2 routes)",
+        &store,
+        &event(key.expose_secret()),
+        &cached,
+    );
+    let all = ApiKey::generate();
+    let mut r3 = record.clone();
+    r3.hash = all.hash();
+    r3.id = apikeys::KeyId::generate();
+    r3.scopes = ScopeSet::from(Scope::All);
+    rt.block_on(store.create(
+        &r3,
+        &apikeys::Audit::system("test", chrono::Utc::now()),
+        u32::MAX,
+    ))
+    .unwrap();
+    measure_with(
+        &rt,
+        "cacheable allow, all (31 routes)",
+        &store,
+        &event(all.expose_secret()),
+        &cached,
     );
 }

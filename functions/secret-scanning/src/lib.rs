@@ -313,14 +313,12 @@ mod tests {
             {"token": apikeys::ApiKey::generate().expose_secret(), "type": TOKEN_TYPE, "url": "u", "source": "content"},
         ])
         .to_string();
-        let resp = handle(
-            &store,
-            &keys,
-            &keys_api::CacheFlush::Off,
-            signed(&github, &body),
-        )
-        .await;
+        // Caching on: a report that revokes flushes the authorizer cache.
+        let gateway = authorizer_cache::testing::FakeApiGateway::start().await;
+        let cache = gateway.flush_client("api", "prod").await;
+        let resp = handle(&store, &keys, &cache, signed(&github, &body)).await;
         assert_eq!(resp.status(), 200);
+        assert_eq!(gateway.flushes(), 1);
         assert_eq!(
             labels(&resp),
             [
@@ -360,14 +358,9 @@ mod tests {
         );
 
         // The same report again: the same labels, nothing more changed.
-        let again = handle(
-            &store,
-            &keys,
-            &keys_api::CacheFlush::Off,
-            signed(&github, &body),
-        )
-        .await;
+        let again = handle(&store, &keys, &cache, signed(&github, &body)).await;
         assert_eq!(labels(&again), labels(&resp));
+        assert_eq!(gateway.flushes(), 1, "nothing newly revoked, no flush");
         let after = store.get(&record.account_id, &record.id).await.unwrap();
         assert_eq!(after.version, r.version);
         let events_after = store

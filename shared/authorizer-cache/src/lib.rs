@@ -125,24 +125,31 @@ impl CacheFlush {
 
     /// A flush of `rest_api_id`'s `stage` through an explicit endpoint (the
     /// local API, a test double). Region and credentials come from the
-    /// environment when it has them, else `us-east-1` and dummy credentials.
+    /// environment variables when set (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, …),
+    /// else `us-east-1` and dummy credentials; no other source is consulted,
+    /// so nothing is sent anywhere but `endpoint`.
     pub async fn for_endpoint(endpoint: &str, rest_api_id: &str, stage: &str) -> CacheFlush {
-        let loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        use aws_sdk_apigateway::config::{BehaviorVersion, Credentials, Region};
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => {
+                Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
+            }
+            _ => Credentials::new("local", "local", None, None, "static"),
+        };
+        let config = aws_sdk_apigateway::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(credentials)
+            .endpoint_url(endpoint)
             .timeout_config(timeouts())
             .retry_config(retries())
-            .load()
-            .await;
-        let mut builder = aws_sdk_apigateway::config::Builder::from(&loaded).endpoint_url(endpoint);
-        if loaded.region().is_none() {
-            builder = builder.region(aws_config::Region::new("us-east-1"));
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            builder = builder.credentials_provider(aws_sdk_apigateway::config::Credentials::new(
-                "local", "local", None, None, "static",
-            ));
-        }
+            .build();
         CacheFlush::ApiGateway {
-            client: Client::from_conf(builder.build()),
+            client: Client::from_conf(config),
             rest_api_id: rest_api_id.to_owned(),
             stage: stage.to_owned(),
         }
