@@ -1,5 +1,5 @@
 # ProLinksQR API keys: the project's commands. `make test` is the test command.
-.PHONY: run test lint fmt create-table lambda-build
+.PHONY: run test lint fmt create-table lambda-build sam-local sam-local-stop check-sam-local
 .PHONY: build-AuthorizerFunction build-CreateKeyFunction build-ListKeysFunction build-GetKeyFunction
 .PHONY: build-UpdateKeyFunction build-DeleteKeyFunction build-RollKeyFunction build-ListKeyEventsFunction
 .PHONY: build-SecretScanningFunction build-CacheFlushFunction
@@ -20,6 +20,17 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Docker-based `sam local` on this machine (installs, starts, registers qemu,
+# provides the base image; idempotent), and stopping what it started.
+sam-local:
+	infra/sam-local.sh setup
+sam-local-stop:
+	infra/sam-local.sh stop
+
+# After `sam build`: sam local invoke and start-api, checked (as CI runs them).
+check-sam-local:
+	infra/check-sam-local.sh
 
 # Creates the keys table on the endpoint in AWS_ENDPOINT_URL_DYNAMODB (or AWS).
 create-table:

@@ -648,3 +648,32 @@ fn the_generated_protected_routes_are_current() {
         "template.yaml's protected routes are stale: run `cargo xtask protected-api`"
     );
 }
+
+/// The `sam local` harness (infra/sam-local/) never reaches the deployed
+/// template: no local-only function, no unverified identity, no echo backend.
+#[test]
+fn nothing_local_only_is_deployed() {
+    let t = template();
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        if r["Type"] == "AWS::Serverless::Function" {
+            let code = r["Properties"]["CodeUri"].as_str().unwrap();
+            assert!(code.starts_with("functions/"), "{name}: {code}");
+        }
+    }
+    let text = std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    for local_only in ["sam-local", "DevIdentity", "EchoFunction", "harness"] {
+        assert!(
+            !text.contains(local_only),
+            "template.yaml mentions {local_only}"
+        );
+    }
+    let packages = MAKEFILE
+        .lines()
+        .find(|l| l.starts_with("LAMBDA_PACKAGES"))
+        .unwrap();
+    assert!(
+        !packages.contains("sam-local"),
+        "the deployed build compiles no local-only function"
+    );
+}

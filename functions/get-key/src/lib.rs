@@ -52,6 +52,25 @@ mod tests {
         assert!(!text.contains(&key.expose_secret()[10..]) && !text.contains(&r.hash.to_hex()));
     }
 
+    /// Under a Lambda authorizer (the `sam local` harness's local identity)
+    /// the caller comes from its context, which API Gateway sets beside the
+    /// `principalId`; a context without one is no identity.
+    #[tokio::test]
+    async fn a_lambda_authorizers_context_names_the_caller_too() {
+        let (store, r, _) = seeded(SAMPLE_SUB).await;
+        let mut ev = event(GET_KEY);
+        set_id(&mut ev, r.id.as_str());
+        ev["requestContext"]["authorizer"] =
+            serde_json::json!({"principalId": SAMPLE_SUB, "sub": SAMPLE_SUB});
+        let resp = handle(&store, &config(), request(&ev)).await;
+        assert_eq!(resp.status(), 200, "{}", json_body(&resp));
+        ev["requestContext"]["authorizer"] = serde_json::json!({"sub": SAMPLE_SUB});
+        assert_eq!(handle(&store, &config(), request(&ev)).await.status(), 401);
+        ev["requestContext"]["authorizer"] =
+            serde_json::json!({"principalId": "someone-else", "sub": "someone-else"});
+        assert_eq!(handle(&store, &config(), request(&ev)).await.status(), 404);
+    }
+
     #[tokio::test]
     async fn another_accounts_key_and_a_missing_one_are_the_same_404() {
         let (store, r, _) = seeded("someone-else").await;

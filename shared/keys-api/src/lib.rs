@@ -121,13 +121,26 @@ pub fn audit(caller: &Caller, req: &Request, at: apikeys::Timestamp) -> apikeys:
     }
 }
 
-/// The REST request context's authorizer claims (Cognito user pool).
-fn claims(req: &Request) -> Option<&serde_json::Map<String, Value>> {
-    if let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() {
-        ctx.authorizer.fields.get("claims")?.as_object()
-    } else {
-        None
+/// What the authorizer API Gateway ran says about the caller, from the REST
+/// request context: a Cognito user pool authorizer's `claims` (the deployed
+/// dashboard API), or else a Lambda authorizer's context, whose string
+/// values API Gateway puts beside its `principalId` (the `sam local`
+/// harness's local identity). Both are set by API Gateway, never by the
+/// client; the deployed dashboard API has the Cognito authorizer only.
+fn claims(req: &Request) -> Option<std::borrow::Cow<'_, serde_json::Map<String, Value>>> {
+    let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() else {
+        return None;
+    };
+    let fields = &ctx.authorizer.fields;
+    if let Some(claims) = fields.get("claims") {
+        return claims.as_object().map(std::borrow::Cow::Borrowed);
     }
+    if !fields.contains_key("principalId") {
+        return None;
+    }
+    Some(std::borrow::Cow::Owned(
+        fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    ))
 }
 
 /// The caller, from the claims only: never the body, the path or the query.

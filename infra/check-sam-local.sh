@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# `sam local`, for real, on the artifacts of `sam build` (run it first):
+#
+# 1. prepares Docker (infra/sam-local.sh setup) and builds the harness's two
+#    local-only functions into the same target dir (no second full compile);
+# 2. starts DynamoDB Local, creates the table with the sample events' key,
+#    and writes the harness template (infra/sam-local/harness.py);
+# 3. `sam local invoke`s the authorizer and the seven dashboard functions
+#    with the events/ files and checks each answer;
+# 4. `sam local start-api` on 127.0.0.1:3000 serves both APIs through SAM's
+#    emulation: the README's quick-start session runs against it as written
+#    (infra/check-readme-quickstart.sh --running, the same statuses as against
+#    `make run`), then all 31 protected routes through the real authorizer to
+#    the echo function, and the dashboard's CORS preflight.
+#
+# usage: infra/check-sam-local.sh   (from anywhere; needs .venv with infra/requirements-sam.txt)
+# Exits non-zero on any wrong answer. Stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export PATH="$PWD/.venv/bin:$PATH"
+[ -x .aws-sam/build/AuthorizerFunction/bootstrap ] || { echo "check-sam-local: run sam build first" >&2; exit 1; }
+
+t0=$(date +%s)
+trap 'infra/sam-local.sh stop' EXIT
+infra/sam-local.sh setup
+t_setup=$(date +%s)
+cargo lambda build --release --arm64 -p sam-local-echo -p sam-local-identity
+t_build=$(date +%s)
+echo "check-sam-local: set-up $((t_setup - t0)) s, harness functions built in $((t_build - t_setup)) s"
+
+infra/with-dynamodb-local.sh bash -euo pipefail -c '
+SAM=".venv/bin/python infra/sam-local/sam.py"
+port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
+bridge=$(ip -4 -o addr show docker0 | awk "{print \$4}" | cut -d/ -f1)
+[ -n "$bridge" ] || { echo "check-sam-local: no docker0 address" >&2; exit 1; }
+cargo run -q -p local-stack --bin create-table -- prolinksqr-keys --sample-key
+.venv/bin/python infra/sam-local/harness.py "http://$bridge:$port"
+H=.aws-sam/harness/template.yaml
+out=$(mktemp -d)
+
+# ---------------------------------------------------------------- invokes
+t0=$(date +%s)
+invoke() {  # NAME FUNCTION EVENT
+    $SAM local invoke -t "$H" --skip-pull-image "$2" -e "$3" >"$out/$1.json" 2>"$out/$1.log" || true
+}
+invoke unauthorized AuthorizerFunction events/authorizer/unauthorized.json
+invoke allow AuthorizerFunction events/authorizer/allow.json
+invoke deny AuthorizerFunction events/authorizer/deny.json
+invoke create CreateKeyFunction events/create-key.json
+invoke list ListKeysFunction events/list-keys.json
+invoke get GetKeyFunction events/get-key.json
+invoke roll RollKeyFunction events/roll-key.json
+invoke events ListKeyEventsFunction events/list-key-events.json
+invoke update UpdateKeyFunction events/update-key.json
+invoke delete DeleteKeyFunction events/delete-key.json
+t1=$(date +%s)
+.venv/bin/python - "$out" <<"PY"
+import json, sys
+out = sys.argv[1]
+SAMPLE_ID, SAMPLE_SUB = "7QbZ2kVnR4xW9pLmT3sHcA", "3f1c2a9e-5d2b-4c7e-9a1f-0b6d8e4c2a71"
+failures = []
+def load(name):
+    text = open(f"{out}/{name}.json").read().strip().splitlines()
+    try:
+        return json.loads(text[-1]) if text else None
+    except ValueError:
+        return None
+def body(resp):
+    return json.loads(resp["body"]) if resp and resp.get("body") else None
+def check(name, ok, resp):
+    print(("ok   " if ok else "FAIL ") + name)
+    if not ok:
+        failures.append(name)
+        print("     answer:", json.dumps(resp)[:400])
+        print("     log:", open(f"{out}/{name}.log").read()[-1500:])
+def event(path):
+    return json.load(open(path))
+r = load("unauthorized")
+check("unauthorized", r == {"errorType": "Unauthorized", "errorMessage": "Unauthorized"}, r)
+r = load("allow")
+arn = event("events/authorizer/allow.json")["methodArn"]
+ok = (r and r["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+      and r["policyDocument"]["Statement"][0]["Resource"] == [arn]
+      and r["principalId"] == SAMPLE_ID
+      and r["context"] == {"accountId": SAMPLE_SUB, "keyId": SAMPLE_ID, "scopes": "links.read"})
+check("allow", bool(ok), r)
+r = load("deny")
+check("deny", bool(r and r["policyDocument"]["Statement"][0]["Effect"] == "Deny" and r["principalId"] == SAMPLE_ID), r)
+r = load("create")
+check("create", bool(r and r["statusCode"] == 201 and body(r)["key"].startswith("key-")), r)
+r = load("list")
+check("list", bool(r and r["statusCode"] == 200 and SAMPLE_ID in [i["id"] for i in body(r)["items"]]), r)
+r = load("get")
+check("get", bool(r and r["statusCode"] == 200 and body(r)["id"] == SAMPLE_ID and "key" not in body(r)), r)
+r = load("roll")
+check("roll", bool(r and r["statusCode"] == 201 and body(r)["id"] == SAMPLE_ID and body(r)["key"].startswith("key-")), r)
+r = load("events")
+check("events", bool(r and r["statusCode"] == 200 and [e["action"] for e in body(r)["items"]][:2] == ["rolled", "created"]), r)
+r = load("update")
+check("update", bool(r and r["statusCode"] == 200 and body(r)["active"] is False and body(r)["name"] == "CI bot"), r)
+r = load("delete")
+check("delete", bool(r and r["statusCode"] == 204), r)
+sys.exit(1 if failures else 0)
+PY
+echo "check-sam-local: 10 invokes in $(( t1 - t0 )) s"
+
+# -------------------------------------------------------------- start-api
+t0=$(date +%s)
+setsid $SAM local start-api -t "$H" --skip-pull-image --port 3000 --warm-containers LAZY >"$out/start-api.log" 2>&1 &
+api=$!
+stop() { kill -TERM -- "-$api" 2>/dev/null || true; wait "$api" 2>/dev/null || true; }
+trap stop EXIT
+for _ in $(seq 1 120); do
+    curl -s -o /dev/null http://127.0.0.1:3000/ && break
+    kill -0 "$api" 2>/dev/null || { cat "$out/start-api.log" >&2; exit 1; }
+    sleep 0.5
+done
+infra/check-readme-quickstart.sh --running || { tail -60 "$out/start-api.log" >&2; exit 1; }
+
+# Every protected route through the real authorizer to the echo function,
+# with a key holding `all`; a links.read key is refused on a route it lacks.
+.venv/bin/python - <<"PY" || { tail -60 "$out/start-api.log" >&2; exit 1; }
+import base64, json, re, sys, urllib.request
+B = "http://127.0.0.1:3000"
+token = "x." + base64.urlsafe_b64encode(b"{\"sub\":\"acct-sam\"}").decode().rstrip("=") + ".x"
+def call(method, path, headers=None, body=None):
+    req = urllib.request.Request(B + path, method=method, headers=headers or {},
+                                 data=body.encode() if body else None)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+def create(scopes):
+    s, _, b = call("POST", "/apikeys", {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                   json.dumps({"name": "sam", "scopes": scopes}))
+    assert s == 201, (s, b)
+    return json.loads(b)["key"]
+src = open("shared/scopes/src/routes.rs").read()
+routes = re.findall(r"route\(\"(\w+)\", \"([^\"]+)\", (\w+)\)", src)
+assert len(routes) == 31, len(routes)
+every, reader = create(["all"]), create(["links.read"])
+bad = []
+for method, resource, _ in routes:
+    path = re.sub(r"\{[^}]+\}", "v1", resource)
+    s, _, b = call(method, path, {"x-api-key": every})
+    if s != 200 or json.loads(b)["route"] != {"method": method, "resource": resource, "scope": json.loads(b)["route"]["scope"]}:
+        bad.append((method, path, s, b[:200]))
+print(f"31 protected routes with an all key: {31 - len(bad)} answered by the echo function")
+s, _, b = call("DELETE", "/links/v1", {"x-api-key": reader})
+if s != 403:
+    bad.append(("DELETE /links/v1 with links.read", s, b))
+s, h, _ = call("OPTIONS", "/apikeys", {"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"})
+if s != 200 or h.get("Access-Control-Allow-Origin") != "http://localhost:5173":
+    bad.append(("preflight", s, h))
+if bad:
+    print("FAIL", *bad, sep="\n  ")
+    sys.exit(1)
+print("ok   every protected route, a scope refused, the dashboard preflight")
+PY
+t1=$(date +%s)
+echo "check-sam-local: start-api session in $(( t1 - t0 )) s"
+'
