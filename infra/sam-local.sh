@@ -53,7 +53,11 @@ start_dockerd() {
     # --userland-proxy=false: with docker-proxy a published port accepts
     # connections before the (qemu-slow) runtime inside listens, and SAM's
     # first invoke fails with "No response from invoke container".
-    as_root dockerd --userland-proxy=false >"$state/dockerd.log" 2>&1 &
+    if [ "$(id -u)" = 0 ]; then
+        dockerd --userland-proxy=false >"$state/dockerd.log" 2>&1 &
+    else
+        sudo dockerd --userland-proxy=false >"$state/dockerd.log" 2>&1 &
+    fi
     echo $! >"$state/dockerd.pid"
     for _ in $(seq 1 60); do
         docker_answers && return
