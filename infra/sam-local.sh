@@ -144,9 +144,13 @@ stop)
     fi
     ;;
 status)
-    docker_answers && say "Docker answers" || say "no Docker daemon answers"
     [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && say "qemu-aarch64 registered" || true
-    docker image inspect "$image" >/dev/null 2>&1 && say "base image present ($(cat "$state/image" 2>/dev/null || echo pulled))" || say "no base image"
+    if docker_answers; then
+        say "Docker answers"
+        docker image inspect "$image" >/dev/null 2>&1 && say "base image present ($(cat "$state/image" 2>/dev/null || echo pulled))" || say "no base image"
+    else
+        say "no Docker daemon answers"
+    fi
     ;;
 *)
     echo "usage: infra/sam-local.sh [setup|stop|status]" >&2
