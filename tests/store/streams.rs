@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use crate::conformance::{audit, created, now};
 
 /// One DynamoDB Streams call on DynamoDB Local (it reads the credential
-/// scope but checks no signature).
-async fn streams(target: &str, body: Value) -> Value {
+/// scope but checks no signature): its status and JSON answer.
+async fn streams_call(target: &str, body: &Value) -> (u16, Value) {
     let endpoint = dynamodb_local_endpoint();
     let authority = endpoint.trim_start_matches("http://").to_owned();
     let req = hyper::Request::post("/")
@@ -32,40 +32,94 @@ async fn streams(target: &str, body: Value) -> Value {
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
     let resp = local_stack::testing::send(&authority, req).await.unwrap();
-    let v: Value = serde_json::from_slice(resp.body()).unwrap();
-    assert_eq!(resp.status(), 200, "{target}: {v}");
+    (
+        resp.status().as_u16(),
+        serde_json::from_slice(resp.body()).unwrap(),
+    )
+}
+
+async fn streams(target: &str, body: Value) -> Value {
+    let (status, v) = streams_call(target, &body).await;
+    assert_eq!(status, 200, "{target}: {v}");
     v
 }
 
-/// Reads a stream shard by shard from its start, a batch at a time.
+/// One shard being read: its iterator and the last record seen.
+struct Shard {
+    id: Value,
+    iterator: String,
+    last: Option<String>,
+}
+
+/// Reads a stream shard by shard from when it was opened, a batch at a time.
+/// DynamoDB Local sometimes answers an iterator with
+/// `TrimmedDataAccessException`; the reader then asks for a new one after
+/// the last record it saw (from the shard's start before any), so no record
+/// is lost or read twice.
 struct Reader {
-    iterators: Vec<String>,
+    arn: String,
+    shards: Vec<Shard>,
 }
 
 impl Reader {
+    async fn iterator(arn: &str, shard: &Value, after: Option<&str>) -> String {
+        let request = match after {
+            Some(seq) => {
+                json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq})
+            }
+            None => {
+                json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"})
+            }
+        };
+        let it = streams("GetShardIterator", request).await;
+        it["ShardIterator"].as_str().unwrap().to_owned()
+    }
+
     async fn open(stream_arn: &str) -> Reader {
         let desc = streams("DescribeStream", json!({"StreamArn": stream_arn})).await;
-        let mut iterators = Vec::new();
+        let mut shards = Vec::new();
         for shard in desc["StreamDescription"]["Shards"].as_array().unwrap() {
-            let it = streams(
-                "GetShardIterator",
-                json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
-            )
-            .await;
-            iterators.push(it["ShardIterator"].as_str().unwrap().to_owned());
+            let id = shard["ShardId"].clone();
+            let iterator = Reader::iterator(stream_arn, &id, None).await;
+            shards.push(Shard {
+                id,
+                iterator,
+                last: None,
+            });
         }
-        Reader { iterators }
+        Reader {
+            arn: stream_arn.to_owned(),
+            shards,
+        }
     }
 
     /// The records written since the last batch (waiting up to 5 s for at least one).
     async fn batch(&mut self) -> Vec<Value> {
         for _ in 0..50 {
             let mut records = Vec::new();
-            for it in &mut self.iterators {
-                let out = streams("GetRecords", json!({"ShardIterator": it})).await;
-                records.extend(out["Records"].as_array().cloned().unwrap_or_default());
+            for shard in &mut self.shards {
+                let body = json!({"ShardIterator": shard.iterator});
+                let (status, out) = streams_call("GetRecords", &body).await;
+                if status == 400
+                    && out["__type"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("TrimmedDataAccessException"))
+                {
+                    shard.iterator =
+                        Reader::iterator(&self.arn, &shard.id, shard.last.as_deref()).await;
+                    continue;
+                }
+                assert_eq!(status, 200, "GetRecords: {out}");
+                let got = out["Records"].as_array().cloned().unwrap_or_default();
+                if let Some(seq) = got
+                    .last()
+                    .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                {
+                    shard.last = Some(seq.to_owned());
+                }
+                records.extend(got);
                 if let Some(next) = out["NextShardIterator"].as_str() {
-                    *it = next.to_owned();
+                    shard.iterator = next.to_owned();
                 }
             }
             if !records.is_empty() {

@@ -266,12 +266,14 @@ pub async fn authorize<S: LookupKey + RecordUse>(
 
     // 3. The route API Gateway matched, and the ARN the policy must name
     //    (well-formed and for the event's method, else a Deny on everything).
-    let arn = req
+    let parsed = req
         .method_arn
         .as_deref()
-        .filter(|a| MethodArn::parse(a).is_some_and(|p| p.method == method));
+        .and_then(MethodArn::parse)
+        .filter(|p| p.method == method);
+    let arn = parsed.and(req.method_arn.as_deref());
     if settings.cache_ttl > 0 {
-        return Ok(match arn.and_then(MethodArn::parse) {
+        return Ok(match parsed {
             Some(parsed) => log.cacheable(&found, &parsed),
             None => log.deny(Reason::BadMethodArn, &found, "*"),
         });

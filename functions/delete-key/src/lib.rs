@@ -8,11 +8,8 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: DeleteKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let deadline = keys_api::deadline(&req);
-    let outcome = deadline
-        .run(delete(store, config, &req, keys_api::now()))
-        .await;
-    keys_api::finish_change(config, &req, "delete-key", deadline, outcome).await
+    let work = delete(store, config, &req, keys_api::now());
+    keys_api::respond_change(config, &req, "delete-key", work).await
 }
 
 pub async fn delete<S: DeleteKey>(

@@ -15,11 +15,8 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: RollKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let deadline = keys_api::deadline(&req);
-    let outcome = deadline
-        .run(roll(store, config, &req, keys_api::now()))
-        .await;
-    keys_api::finish_change(config, &req, "roll-key", deadline, outcome).await
+    let work = roll(store, config, &req, keys_api::now());
+    keys_api::respond_change(config, &req, "roll-key", work).await
 }
 
 pub async fn roll<S: RollKey>(

@@ -362,6 +362,19 @@ impl Reply {
 /// failed: the change is applied, the Streams consumer flushes for it.
 pub const FLUSH_PENDING: HeaderName = HeaderName::from_static("x-authorizer-cache-flush");
 
+/// Runs a change's `work` within the request's [`deadline`], then answers
+/// with [`finish_change`]: the one shape of every changing handler.
+pub async fn respond_change(
+    config: &ApiConfig,
+    req: &Request,
+    operation: &'static str,
+    work: impl std::future::Future<Output = Result<Reply, ApiError>>,
+) -> Response<Body> {
+    let deadline = deadline(req);
+    let outcome = deadline.run(work).await;
+    finish_change(config, req, operation, deadline, outcome).await
+}
+
 /// [`finish`] for a change: when it succeeded and may have made a cached
 /// authorizer answer wrong (and caching is on), the protected stage's cache
 /// is flushed first, in the time the request has left, so the key is
