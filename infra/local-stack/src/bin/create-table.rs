@@ -8,6 +8,9 @@
 //! `--sample-key` also stores the key the sample events use (`events/`):
 //! the authorizer events' `x-api-key`, as the key with the id and account
 //! the dashboard events name, scope `links.read`; already there is fine.
+//! That key is published, so `--sample-key` needs `AWS_ENDPOINT_URL_DYNAMODB`
+//! set to loopback or an address of this machine (its Docker bridge for
+//! `sam local`): anything else, AWS's endpoint included, is refused.
 //! The endpoint, region and credentials come from the environment as for the
 //! functions (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
 
@@ -32,6 +35,13 @@ async fn main() -> ExitCode {
         .cloned()
         .or_else(|| std::env::var("TABLE_NAME").ok())
         .unwrap_or_else(|| "prolinksqr-keys".to_owned());
+    if sample {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
+        if let Err(refused) = local_stack::endpoint::sample_key_endpoint(endpoint.as_deref()) {
+            eprintln!("create-table: {refused}");
+            return ExitCode::from(2);
+        }
+    }
     // Table administration is not on a request path: allow it more time.
     let client = ClientSettings::LOCAL.client().await;
     match create_table(&client, &name).await {
