@@ -6,6 +6,9 @@ mod at_rest;
 mod conformance;
 mod dynamodb;
 mod faults;
+mod history;
+mod races;
+mod repair;
 mod streams;
 
 use std::sync::Arc;
@@ -83,4 +86,69 @@ async fn dynamo_concurrent_creates_at_the_limit_let_exactly_the_allowed_number_t
         store,
     ))
     .await;
+}
+
+/// Different changes to one key raced on both stores (`races.rs`).
+macro_rules! race_tests {
+    ($($name:ident: $a:ident + $b:ident),* $(,)?) => {
+        mod race_memory {
+            use crate::races::{Op, race_pair};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    race_pair(std::sync::Arc::new(super::MemoryStore::new()), Op::$a, Op::$b).await;
+                }
+            )*
+        }
+        mod race_dynamo {
+            use crate::races::{Op, race_pair};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let store = super::fresh_dynamo_store(stringify!($name)).await;
+                    race_pair(std::sync::Arc::new(store), Op::$a, Op::$b).await;
+                }
+            )*
+        }
+    };
+}
+
+race_tests!(
+    roll_and_deactivate: Roll + Deactivate,
+    roll_and_narrow: Roll + Narrow,
+    roll_and_delete: Roll + Delete,
+    roll_and_leak: Roll + Leak,
+    roll_and_rename: Roll + Rename,
+    roll_with_grace_and_deactivate: RollWithGrace + Deactivate,
+    roll_with_grace_and_narrow: RollWithGrace + Narrow,
+    roll_with_grace_and_delete: RollWithGrace + Delete,
+    roll_with_grace_and_leak: RollWithGrace + Leak,
+    deactivate_and_narrow: Deactivate + Narrow,
+    narrow_and_delete: Narrow + Delete,
+    deactivate_and_delete: Deactivate + Delete,
+    leak_and_narrow: Leak + Narrow,
+    leak_and_delete: Leak + Delete,
+    leak_and_reactivate: Leak + Reactivate,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_sixteen_rolls_without_if_match_all_succeed() {
+    races::rolls_without_if_match_all_succeed(Arc::new(MemoryStore::new()), 16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamo_sixteen_rolls_without_if_match_all_succeed() {
+    let store = fresh_dynamo_store("burst").await;
+    races::rolls_without_if_match_all_succeed(Arc::new(store), 16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_random_history_is_linearizable() {
+    history::random_history_is_linearizable(Arc::new(MemoryStore::new()), "history").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamo_random_history_is_linearizable() {
+    let store = fresh_dynamo_store("history").await;
+    history::random_history_is_linearizable(Arc::new(store), "history").await;
 }

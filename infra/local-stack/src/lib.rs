@@ -22,9 +22,11 @@
 //! through the same JSON (de)serialisation the runtimes use.
 
 pub mod cache;
+pub mod endpoint;
 pub mod http;
 pub mod jwt;
 pub mod mapping;
+pub mod repair;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -39,6 +39,8 @@ pub enum EventAction {
     Deleted,
     /// Deactivated because it leaked (reported by a secret scanner).
     Revoked,
+    /// Its lookup items were rewritten from its record by the repair command.
+    Repaired,
 }
 
 impl EventAction {
@@ -49,6 +51,7 @@ impl EventAction {
             EventAction::Rolled => "rolled",
             EventAction::Deleted => "deleted",
             EventAction::Revoked => "revoked",
+            EventAction::Repaired => "repaired",
         }
     }
 
@@ -59,6 +62,7 @@ impl EventAction {
             EventAction::Rolled,
             EventAction::Deleted,
             EventAction::Revoked,
+            EventAction::Repaired,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -176,6 +180,11 @@ impl KeyEvent {
             ("deactivatedReason", FieldValue::Text("leaked".to_owned())),
         ];
         e
+    }
+
+    /// The repair command rewrote the key's lookup items from its record.
+    pub fn repaired(key_id: &KeyId, audit: &Audit) -> KeyEvent {
+        KeyEvent::new(key_id, EventAction::Repaired, audit)
     }
 
     /// A key was deleted.

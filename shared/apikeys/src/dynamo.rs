@@ -13,13 +13,17 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use rand::Rng;
 use scopes::ScopeSet;
 
 use crate::audit::{
     Audit, DELETED_EVENTS_KEPT, EventAction, EventId, EventPage, FieldValue, KeyEvent,
 };
+use crate::change::{self, Change, Plan};
+use crate::invariant::Snapshot;
 use crate::material::{ApiKey, KeyHash};
 use crate::model::{
     AccountId, DeactivatedReason, KeyChanges, KeyId, KeyLookup, KeyName, KeyRecord, Page,
@@ -27,7 +31,7 @@ use crate::model::{
 };
 use crate::store::{
     CreateKey, DeleteKey, ExpiryLog, GetKey, LeakOutcome, ListEvents, ListKeys, LookupKey,
-    MAX_PAGE, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, token,
+    MAX_PAGE, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, committed, token,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -221,8 +225,11 @@ impl DynamoStore {
     /// transaction is still running: wait and send it again. A conflict with
     /// another transaction is retried with jitter. Returns whether a
     /// condition failed.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
-        let token = crate::material::random_base62(36);
+    async fn transact(
+        &self,
+        token: &str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<TxOutcome, StoreError> {
         let mut sends = 0;
         loop {
             sends += 1;
@@ -230,7 +237,7 @@ impl DynamoStore {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
+                .client_request_token(token)
                 .customize()
                 .config_override(self.writes.overrides())
                 .send()
@@ -469,17 +476,26 @@ fn schema_version() -> AttributeValue {
 }
 
 fn lookup_item(record: &KeyRecord) -> Item {
+    lookup_item_of(&record.hash, &record.lookup())
+}
+
+/// A lookup item as written whole: at create, and for a roll's new secret.
+fn lookup_item_of(hash: &KeyHash, lookup: &KeyLookup) -> Item {
     let mut item = Item::from([
-        ("pk".to_owned(), s(lookup_pk(&record.hash))),
+        ("pk".to_owned(), s(lookup_pk(hash))),
         ("sk".to_owned(), s(LOOKUP_SK)),
         ("schemaVersion".to_owned(), schema_version()),
-        ("accountId".to_owned(), s(record.account_id.as_str())),
-        ("keyId".to_owned(), s(record.id.as_str())),
-        ("scopes".to_owned(), scopes_value(record.scopes)),
-        ("active".to_owned(), AttributeValue::Bool(record.active)),
+        ("accountId".to_owned(), s(lookup.account_id.as_str())),
+        ("keyId".to_owned(), s(lookup.key_id.as_str())),
+        ("scopes".to_owned(), scopes_value(lookup.scopes)),
+        ("active".to_owned(), AttributeValue::Bool(lookup.active)),
     ]);
-    if let Some(t) = &record.expires_at {
+    if let Some(t) = &lookup.expires_at {
         item.insert("expiresAt".to_owned(), s(format_timestamp(t)));
+    }
+    if let Some(t) = &lookup.grace_until {
+        item.insert("graceUntil".to_owned(), s(format_timestamp(t)));
+        item.insert("ttl".to_owned(), ttl_value(*t));
     }
     item
 }
@@ -680,6 +696,48 @@ fn build<T, E: std::error::Error + Send + Sync + 'static>(
     r.map_err(|e| StoreError::Unavailable(Box::new(e)))
 }
 
+impl DynamoStore {
+    /// Every record and lookup item of the table, read with a consistent
+    /// Scan, page by page: what the invariant checker and the repair command
+    /// read. Events, tombstones, counts and the expiry log are left out.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut snapshot = Snapshot::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items() {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else {
+                    continue;
+                };
+                if let Some(hex) = pk.strip_prefix("HASH#") {
+                    match (KeyHash::from_hex(hex), lookup_from_item(item)) {
+                        (Some(hash), Ok(lookup)) => snapshot.lookups.push((hash, lookup)),
+                        _ => snapshot.undecodable.push((pk, sk)),
+                    }
+                } else if sk.starts_with("KEY#") {
+                    match record_from_item(item) {
+                        Ok(record) => snapshot.records.push(record),
+                        Err(_) => snapshot.undecodable.push((pk, sk)),
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(snapshot),
+            }
+        }
+    }
+}
+
 impl LookupKey for DynamoStore {
     async fn lookup(&self, hash: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
         let out = self
@@ -706,23 +764,6 @@ impl DynamoStore {
                 .build(),
         )
         .map(|p| TransactWriteItem::builder().put(p).build())
-    }
-
-    fn delete_item(
-        &self,
-        pk: String,
-        sk: String,
-        condition: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        build(
-            Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .set_condition_expression(condition.map(str::to_owned))
-                .build(),
-        )
-        .map(|d| TransactWriteItem::builder().delete(d).build())
     }
 
     fn update_item(
@@ -792,7 +833,8 @@ impl CreateKey for DynamoStore {
         if let Some(at) = &record.expires_at {
             items.push(self.put(expiry_item(&record.id, at), None)?);
         }
-        match self.transact(items).await? {
+        let token = crate::material::random_base62(36);
+        match self.transact(&token, items).await? {
             TxOutcome::Done => Ok(()),
             TxOutcome::ConditionFailed(f) if !failed_at(&f, 0) && !failed_at(&f, 1) => {
                 Err(StoreError::KeyLimitReached)
@@ -866,32 +908,484 @@ impl ListKeys for DynamoStore {
     }
 }
 
-/// SET expressions, names and values for the state a key's items share.
-struct SharedSets {
-    sets: Vec<&'static str>,
-    names: HashMap<String, String>,
-    values: Item,
+/// How often one change is read, planned and committed at most while other
+/// changes to the same key keep committing first. The invocation's deadline
+/// usually ends it sooner; each attempt waits a little longer (jittered).
+pub const MUTATE_ATTEMPTS: u32 = 64;
+
+/// Why a guarded commit did not go through, once the record is read again.
+enum Settled {
+    /// Our own commit (its answer was lost, or a resend was refused).
+    Committed,
+    /// Another change committed since our read: read and plan again.
+    Raced,
 }
 
-fn shared_sets(changes: &KeyChanges) -> SharedSets {
-    let mut out = SharedSets {
-        sets: Vec::new(),
-        names: HashMap::new(),
-        values: Item::new(),
-    };
-    if let Some(scopes) = changes.scopes {
-        out.sets.push("#scopes = :scopes");
-        out.names.insert("#scopes".to_owned(), "scopes".to_owned());
-        out.values
-            .insert(":scopes".to_owned(), scopes_value(scopes));
+/// What a change needs of the record it read to write it.
+struct Read {
+    account: AccountId,
+    id: KeyId,
+    version: u64,
+    /// The hashes it names (current, previous).
+    named: Vec<KeyHash>,
+}
+
+impl Read {
+    fn of(record: &KeyRecord) -> Read {
+        Read {
+            account: record.account_id.clone(),
+            id: record.id.clone(),
+            version: record.version,
+            named: record.named_hashes().collect(),
+        }
     }
-    if let Some(active) = changes.active {
-        out.sets.push("#active = :active");
-        out.names.insert("#active".to_owned(), "active".to_owned());
-        out.values
-            .insert(":active".to_owned(), AttributeValue::Bool(active));
+
+    /// From an item that does not decode in full: its version and whatever
+    /// hashes it still names.
+    fn raw(account: &AccountId, id: &KeyId, item: &Item) -> Result<Read, StoreError> {
+        Ok(Read {
+            account: account.clone(),
+            id: id.clone(),
+            version: get_n(item, "version")?,
+            named: [
+                get_hash(item).ok(),
+                get_previous(item).ok().flatten().map(|p| p.hash),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        })
     }
-    out
+}
+
+/// The transaction of one planned change, and where its new secret's item is.
+struct Planned {
+    items: Vec<TransactWriteItem>,
+    new_secret_at: Option<usize>,
+}
+
+impl DynamoStore {
+    /// The one guarded mutation every change to an existing key goes
+    /// through: read the record (consistently), [`change::plan`] from it,
+    /// commit every item in one transaction conditioned on the version read
+    /// (the record) and, for each lookup item rewritten or deleted, on the
+    /// item belonging to this key; when another change committed in between,
+    /// read and plan again. Returns the plan that committed (its `after` is
+    /// the committed record), or `None` when there was nothing to write.
+    ///
+    /// Every commit stamps the record (or, for a delete, its tombstone) with
+    /// its transaction's token, so a commit whose answer was lost is
+    /// recognised as ours when the resend's condition fails, never applied
+    /// twice or answered as a failure.
+    pub(crate) async fn mutate(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        change: &Change<'_>,
+        expected: Option<u64>,
+        audit: &Audit,
+    ) -> Result<Option<Plan>, StoreError> {
+        for attempt in 1..=MUTATE_ATTEMPTS {
+            let item = self.get_record_item(account, id).await?;
+            let (read, plan) = match record_from_item(&item) {
+                Ok(current) => match change::plan(&current, change, expected, audit)? {
+                    Some(plan) => (Read::of(&current), plan),
+                    None => return Ok(None),
+                },
+                // Only its version and hashes are needed to delete a key: a
+                // record that no longer decodes in full can still go.
+                Err(_) if matches!(change, Change::Delete) => (
+                    Read::raw(account, id, &item)?,
+                    Plan {
+                        after: None,
+                        event: KeyEvent::deleted(id, audit),
+                        expires: None,
+                    },
+                ),
+                Err(e) => return Err(e),
+            };
+            let token = crate::material::random_base62(36);
+            let planned = self.planned_items(&read, &plan, &token)?;
+            let failed = match self.transact(&token, planned.items).await {
+                Ok(TxOutcome::Done) => return Ok(Some(plan)),
+                Ok(TxOutcome::ConditionFailed(failed)) => failed,
+                Err(StoreError::Unavailable(e)) if is_idempotent_mismatch(&*e) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            match self.settle(account, id, &plan, &token).await? {
+                Settled::Committed => return Ok(Some(plan)),
+                Settled::Raced => {}
+            }
+            if planned.new_secret_at.is_some_and(|i| failed_at(&failed, i)) {
+                return Err(StoreError::AlreadyExists);
+            }
+            if failed.iter().any(|f| *f) && !failed_at(&failed, 0) {
+                // The record is as we read it, yet a lookup item's condition
+                // failed: an item of this key's secrets belongs to another
+                // key. Retrying cannot help.
+                let now = self.get_record_item(account, id).await?;
+                if get_n(&now, "version")? == read.version {
+                    tracing::error!(
+                        key_id = id.as_str(),
+                        "a lookup item of this key belongs to another key: run the repair command"
+                    );
+                    return Err(StoreError::Corrupt(
+                        "a lookup item of this key belongs to another key".to_owned(),
+                    ));
+                }
+            }
+            let ms = rand::rng().random_range(1..=(2 * u64::from(attempt)).min(40));
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Err(StoreError::Unavailable(
+            "the key kept changing while this change was planned".into(),
+        ))
+    }
+
+    /// After a failed commit: was it ours after all, or did another change
+    /// commit first? A key deleted by another change is `NotFound`.
+    async fn settle(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        plan: &Plan,
+        token: &str,
+    ) -> Result<Settled, StoreError> {
+        let ours = |item: &Item| {
+            item.get("changeId")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(token)
+        };
+        match self.get_record_item(account, id).await {
+            Ok(item) if ours(&item) => Ok(Settled::Committed),
+            // Another change committed (its version is newer), or a lookup
+            // item's condition failed (the caller tells these apart).
+            Ok(_) => Ok(Settled::Raced),
+            Err(StoreError::NotFound) if plan.after.is_none() => {
+                let gone = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(record_pk(account)))
+                    .key("sk", s(gone_sk(id)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                match gone.item() {
+                    Some(item) if ours(item) => Ok(Settled::Committed),
+                    _ => Err(StoreError::NotFound),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every item `plan` writes, from the record as read.
+    fn planned_items(&self, read: &Read, plan: &Plan, token: &str) -> Result<Planned, StoreError> {
+        let (account, id) = (&read.account, &read.id);
+        let seen = Item::from([(
+            ":seen".to_owned(),
+            AttributeValue::N(read.version.to_string()),
+        )]);
+        let version = HashMap::from([("#version".to_owned(), "version".to_owned())]);
+        let mut items = vec![match &plan.after {
+            Some(after) => self.record_rewrite(after, read.version, token)?,
+            None => self.delete_where(
+                record_pk(account),
+                record_sk(id),
+                "#version = :seen",
+                version,
+                seen,
+            )?,
+        }];
+        let writes = change::lookup_writes(&read.named, plan.after.as_ref());
+        let mut new_secret_at = None;
+        for (hash, lookup, existed) in &writes.keep {
+            if *existed {
+                items.push(self.lookup_rewrite(hash, lookup)?);
+            } else {
+                new_secret_at = Some(items.len());
+                items.push(self.put(
+                    lookup_item_of(hash, lookup),
+                    Some("attribute_not_exists(pk)"),
+                )?);
+            }
+        }
+        for hash in &writes.remove {
+            let (names, values) = belongs(account, id);
+            items.push(self.delete_where(
+                lookup_pk(hash),
+                LOOKUP_SK.to_owned(),
+                "attribute_not_exists(pk) OR (#keyId = :kid AND #accountId = :acct)",
+                names,
+                values,
+            )?);
+        }
+        let mut event_ttl = None;
+        if plan.after.is_none() {
+            let kept_until = plan.event.time + DELETED_EVENTS_KEPT;
+            event_ttl = Some(kept_until);
+            items.push(self.count_item(account, -1, None)?);
+            items.push(self.put(
+                Item::from([
+                    ("pk".to_owned(), s(record_pk(account))),
+                    ("sk".to_owned(), s(gone_sk(id))),
+                    ("schemaVersion".to_owned(), schema_version()),
+                    ("keyId".to_owned(), s(id.as_str())),
+                    (
+                        "deletedAt".to_owned(),
+                        s(format_timestamp(&plan.event.time)),
+                    ),
+                    ("changeId".to_owned(), s(token)),
+                    ("ttl".to_owned(), ttl_value(kept_until)),
+                ]),
+                None,
+            )?);
+        }
+        items.push(self.put(event_item(account, &plan.event, event_ttl), None)?);
+        if let Some(at) = &plan.expires {
+            items.push(self.put(expiry_item(id, at), None)?);
+        }
+        Ok(Planned {
+            items,
+            new_secret_at,
+        })
+    }
+
+    /// The record item set to `after` (every field a change can touch),
+    /// only if it is still at version `seen`. `lastUsedAt`, which the
+    /// authorizer writes without a version, is left as it is.
+    fn record_rewrite(
+        &self,
+        after: &KeyRecord,
+        seen: u64,
+        token: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut sets = vec![
+            "#name = :name",
+            "prefix = :prefix",
+            "#scopes = :scopes",
+            "#active = :active",
+            "updatedAt = :updatedAt",
+            "keyHash = :keyHash",
+            "#version = :next",
+            "changeId = :token",
+            "schemaVersion = :schema",
+        ];
+        let mut removes = Vec::new();
+        let mut values = Item::from([
+            (":name".to_owned(), s(after.name.as_str())),
+            (":prefix".to_owned(), s(&after.prefix)),
+            (":scopes".to_owned(), scopes_value(after.scopes)),
+            (":active".to_owned(), AttributeValue::Bool(after.active)),
+            (
+                ":updatedAt".to_owned(),
+                s(format_timestamp(&after.updated_at)),
+            ),
+            (":keyHash".to_owned(), s(after.hash.to_hex())),
+            (
+                ":next".to_owned(),
+                AttributeValue::N(after.version.to_string()),
+            ),
+            (":seen".to_owned(), AttributeValue::N(seen.to_string())),
+            (":token".to_owned(), s(token)),
+            (":schema".to_owned(), schema_version()),
+        ]);
+        match &after.previous {
+            Some(p) => {
+                sets.extend(["previousKeyHash = :prev", "previousUntil = :prevUntil"]);
+                values.insert(":prev".to_owned(), s(p.hash.to_hex()));
+                values.insert(":prevUntil".to_owned(), s(format_timestamp(&p.until)));
+            }
+            None => removes.extend(["previousKeyHash", "previousUntil"]),
+        }
+        match after.deactivated_reason {
+            Some(r) => {
+                sets.push("deactivatedReason = :reason");
+                values.insert(":reason".to_owned(), s(r.as_str()));
+            }
+            None => removes.push("deactivatedReason"),
+        }
+        let names = HashMap::from([
+            ("#name".to_owned(), "name".to_owned()),
+            ("#scopes".to_owned(), "scopes".to_owned()),
+            ("#active".to_owned(), "active".to_owned()),
+            ("#version".to_owned(), "version".to_owned()),
+        ]);
+        self.update_item(
+            record_pk(&after.account_id),
+            record_sk(&after.id),
+            format!("SET {}{}", sets.join(", "), remove_clause(&removes)),
+            Some("#version = :seen".to_owned()),
+            names,
+            values,
+        )
+    }
+
+    /// A named secret's lookup item rewritten whole from the record (and
+    /// created again if it is missing), only while it belongs to this key.
+    /// The authorizer's `lastUsedAt` is left as it is.
+    fn lookup_rewrite(
+        &self,
+        hash: &KeyHash,
+        lookup: &KeyLookup,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (mut names, mut values) = belongs(&lookup.account_id, &lookup.key_id);
+        names.insert("#scopes".to_owned(), "scopes".to_owned());
+        names.insert("#active".to_owned(), "active".to_owned());
+        names.insert("#ttl".to_owned(), "ttl".to_owned());
+        values.insert(":scopes".to_owned(), scopes_value(lookup.scopes));
+        values.insert(":active".to_owned(), AttributeValue::Bool(lookup.active));
+        values.insert(":schema".to_owned(), schema_version());
+        let mut sets = vec![
+            "#accountId = :acct",
+            "#keyId = :kid",
+            "#scopes = :scopes",
+            "#active = :active",
+            "schemaVersion = :schema",
+        ];
+        let mut removes = Vec::new();
+        match &lookup.expires_at {
+            Some(t) => {
+                sets.push("expiresAt = :expiresAt");
+                values.insert(":expiresAt".to_owned(), s(format_timestamp(t)));
+            }
+            None => removes.push("expiresAt"),
+        }
+        match &lookup.grace_until {
+            Some(t) => {
+                sets.extend(["graceUntil = :graceUntil", "#ttl = :ttl"]);
+                values.insert(":graceUntil".to_owned(), s(format_timestamp(t)));
+                values.insert(":ttl".to_owned(), ttl_value(*t));
+            }
+            None => removes.extend(["graceUntil", "#ttl"]),
+        }
+        self.update_item(
+            lookup_pk(hash),
+            LOOKUP_SK.to_owned(),
+            format!("SET {}{}", sets.join(", "), remove_clause(&removes)),
+            Some("attribute_not_exists(pk) OR (#keyId = :kid AND #accountId = :acct)".to_owned()),
+            names,
+            values,
+        )
+    }
+
+    fn delete_where(
+        &self,
+        pk: String,
+        sk: String,
+        condition: &str,
+        names: HashMap<String, String>,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        build(
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build(),
+        )
+        .map(|d| TransactWriteItem::builder().delete(d).build())
+    }
+
+    /// Rewrites every lookup item of a key from its record, through the
+    /// guarded mutation (a `repaired` event, a new version). The repair
+    /// command's fix for a missing or stale lookup item.
+    pub async fn repair_key(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        self.mutate(account, id, &Change::Repair, None, audit)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes a lookup item that claims key `id` of `account` while that
+    /// key does not name its secret (or does not exist): in one transaction
+    /// with a check that the record still does not name it, so a concurrent
+    /// roll can never lose a secret to a repair. `false` when the item is no
+    /// longer an orphan (or no longer there).
+    pub async fn remove_orphan(
+        &self,
+        hash: &KeyHash,
+        account: &AccountId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        let (names, mut values) = belongs(account, id);
+        values.insert(":hash".to_owned(), s(hash.to_hex()));
+        let check = build(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("pk", s(record_pk(account)))
+                .key("sk", s(record_sk(id)))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (keyHash <> :hash AND \
+                     (attribute_not_exists(previousKeyHash) OR previousKeyHash <> :hash))",
+                )
+                .expression_attribute_values(":hash", s(hash.to_hex()))
+                .build(),
+        )?;
+        values.remove(":hash");
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            self.delete_where(
+                lookup_pk(hash),
+                LOOKUP_SK.to_owned(),
+                "#keyId = :kid AND #accountId = :acct",
+                names,
+                values,
+            )?,
+        ];
+        let token = crate::material::random_base62(36);
+        match self.transact(&token, items).await? {
+            TxOutcome::Done => Ok(true),
+            TxOutcome::ConditionFailed(_) => Ok(false),
+        }
+    }
+}
+
+/// ` REMOVE a, b`, or nothing.
+fn remove_clause(removes: &[&str]) -> String {
+    if removes.is_empty() {
+        String::new()
+    } else {
+        format!(" REMOVE {}", removes.join(", "))
+    }
+}
+
+/// The names and values of "this item belongs to key `id` of `account`".
+fn belongs(account: &AccountId, id: &KeyId) -> (HashMap<String, String>, Item) {
+    (
+        HashMap::from([
+            ("#keyId".to_owned(), "keyId".to_owned()),
+            ("#accountId".to_owned(), "accountId".to_owned()),
+        ]),
+        Item::from([
+            (":kid".to_owned(), s(id.as_str())),
+            (":acct".to_owned(), s(account.as_str())),
+        ]),
+    )
+}
+
+/// DynamoDB's answer to a resend whose token it has seen with other
+/// parameters. DynamoDB Local has been seen to give it for identical
+/// resends too: the record's `changeId` decides what happened.
+fn is_idempotent_mismatch(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.downcast_ref::<SdkError<TransactWriteItemsError>>()
+        .and_then(SdkError::as_service_error)
+        .is_some_and(|e| {
+            matches!(
+                e,
+                TransactWriteItemsError::IdempotentParameterMismatchException(_)
+            )
+        })
 }
 
 impl UpdateKey for DynamoStore {
@@ -903,82 +1397,18 @@ impl UpdateKey for DynamoStore {
         expected_version: Option<u64>,
         audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
-        // The hashes never change here: read them to reach the lookup items.
-        // A record that cannot be decoded is refused here, before anything
-        // is written.
-        let current = self.get_record(account, id).await?;
-        let now = audit.at;
-
-        let shared = shared_sets(changes);
-        let mut sets = vec!["#updatedAt = :updatedAt"];
-        sets.extend(shared.sets.iter().copied());
-        let mut names = shared.names.clone();
-        names.insert("#updatedAt".to_owned(), "updatedAt".to_owned());
-        names.insert("#version".to_owned(), "version".to_owned());
-        let mut values = shared.values.clone();
-        values.insert(":updatedAt".to_owned(), s(format_timestamp(&now)));
-        values.insert(":one".to_owned(), AttributeValue::N("1".to_owned()));
-        if let Some(name) = &changes.name {
-            sets.push("#name = :name");
-            names.insert("#name".to_owned(), "name".to_owned());
-            values.insert(":name".to_owned(), s(name.as_str()));
-        }
-        let mut condition = "attribute_exists(pk)".to_owned();
-        if let Some(v) = expected_version {
-            condition.push_str(" AND #version = :expected");
-            values.insert(":expected".to_owned(), AttributeValue::N(v.to_string()));
-        }
-        if changes.active == Some(true) {
-            // A leaked key is never reactivated, even by a racing update.
-            if current.deactivated_reason.is_some() {
-                return Err(StoreError::KeyLeaked);
-            }
-            condition.push_str(" AND attribute_not_exists(deactivatedReason)");
-        }
-        // A previous secret past its grace period goes now.
-        let expired_previous = current.previous.filter(|p| !p.is_live_at(now));
-        let remove = if expired_previous.is_some() {
-            " REMOVE previousKeyHash, previousUntil"
-        } else {
-            ""
-        };
-        let mut items = vec![self.update_item(
-            record_pk(account),
-            record_sk(id),
-            format!("SET {}{remove} ADD #version :one", sets.join(", ")),
-            Some(condition),
-            names,
-            values,
-        )?];
-        if !shared.sets.is_empty() {
-            for hash in current.live_hashes(now) {
-                items.push(self.update_item(
-                    lookup_pk(&hash),
-                    LOOKUP_SK.to_owned(),
-                    format!("SET {}", shared.sets.join(", ")),
-                    Some("attribute_exists(pk)".to_owned()),
-                    shared.names.clone(),
-                    shared.values.clone(),
-                )?);
-            }
-        }
-        if let Some(p) = expired_previous {
-            items.push(self.delete_item(lookup_pk(&p.hash), LOOKUP_SK.to_owned(), None)?);
-        }
-        let event = KeyEvent::updated(id, changes, audit);
-        items.push(self.put(event_item(account, &event, None), None)?);
-        match self.transact(items).await? {
-            TxOutcome::Done => self.get_record(account, id).await,
-            TxOutcome::ConditionFailed(_) => Err(self
-                .why_condition_failed(account, id, expected_version)
-                .await),
-        }
+        committed(
+            self.mutate(
+                account,
+                id,
+                &Change::Update(changes),
+                expected_version,
+                audit,
+            )
+            .await?,
+        )
     }
 }
-
-/// How often a roll without `If-Match` reads again when a concurrent roll
-/// changed the key's secret between its read and its write.
-const ROLL_ATTEMPTS: u32 = 3;
 
 impl RollKey for DynamoStore {
     async fn roll(
@@ -990,137 +1420,19 @@ impl RollKey for DynamoStore {
         expected_version: Option<u64>,
         audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
-        let now = audit.at;
-        let new_hash = key.hash();
-        let prefix = key.display_prefix();
-        let seconds = u64::try_from(grace.num_seconds()).unwrap_or(0);
-        for _ in 0..ROLL_ATTEMPTS {
-            let current = self.get_record(account, id).await?;
-            let mut next = current.clone();
-            next.hash = new_hash;
-            next.prefix = prefix.clone();
-            // A leaked secret gets no grace; the new one may be reactivated.
-            let leaked = current.deactivated_reason.is_some();
-            next.deactivated_reason = None;
-            let grace = if leaked {
-                chrono::Duration::zero()
-            } else {
-                grace
-            };
-            let live = grace > chrono::Duration::zero();
-            let until = now + grace;
-
-            let mut sets = vec!["keyHash = :new", "prefix = :prefix", "updatedAt = :now"];
-            let mut values = Item::from([
-                (":new".to_owned(), s(new_hash.to_hex())),
-                (":old".to_owned(), s(current.hash.to_hex())),
-                (":prefix".to_owned(), s(&prefix)),
-                (":now".to_owned(), s(format_timestamp(&now))),
-                (":one".to_owned(), AttributeValue::N("1".to_owned())),
-            ]);
-            let mut removes = Vec::new();
-            if live {
-                sets.push("previousKeyHash = :old");
-                sets.push("previousUntil = :until");
-                values.insert(":until".to_owned(), s(format_timestamp(&until)));
-            } else {
-                removes.extend(["previousKeyHash", "previousUntil"]);
-            }
-            if leaked {
-                removes.push("deactivatedReason");
-            }
-            let remove = if removes.is_empty() {
-                String::new()
-            } else {
-                format!(" REMOVE {}", removes.join(", "))
-            };
-            let mut condition = "attribute_exists(pk) AND keyHash = :old".to_owned();
-            if let Some(v) = expected_version {
-                condition.push_str(" AND #version = :expected");
-                values.insert(":expected".to_owned(), AttributeValue::N(v.to_string()));
-            }
-            let mut items = vec![
-                self.put(lookup_item(&next), Some("attribute_not_exists(pk)"))?,
-                self.update_item(
-                    record_pk(account),
-                    record_sk(id),
-                    format!("SET {}{remove} ADD #version :one", sets.join(", ")),
-                    Some(condition),
-                    HashMap::from([("#version".to_owned(), "version".to_owned())]),
-                    values,
-                )?,
-            ];
-            if live {
-                items.push(self.update_item(
-                    lookup_pk(&current.hash),
-                    LOOKUP_SK.to_owned(),
-                    "SET graceUntil = :until, #ttl = :ttl".to_owned(),
-                    Some("attribute_exists(pk)".to_owned()),
-                    HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]),
-                    Item::from([
-                        (":until".to_owned(), s(format_timestamp(&until))),
-                        (":ttl".to_owned(), ttl_value(until)),
-                    ]),
-                )?);
-            } else {
-                items.push(self.delete_item(
-                    lookup_pk(&current.hash),
-                    LOOKUP_SK.to_owned(),
-                    None,
-                )?);
-            }
-            // An earlier grace period ends now: at most two live secrets.
-            if let Some(earlier) = current.previous {
-                items.push(self.delete_item(
-                    lookup_pk(&earlier.hash),
-                    LOOKUP_SK.to_owned(),
-                    None,
-                )?);
-            }
-            let event = KeyEvent::rolled(id, &prefix, seconds, audit);
-            items.push(self.put(event_item(account, &event, None), None)?);
-            if live {
-                items.push(self.put(expiry_item(id, &until), None)?);
-            }
-            match self.transact(items).await? {
-                TxOutcome::Done => return self.get_record(account, id).await,
-                TxOutcome::ConditionFailed(f) if failed_at(&f, 0) => {
-                    return Err(StoreError::AlreadyExists);
-                }
-                TxOutcome::ConditionFailed(_) => {
-                    match (expected_version, self.get_record_item(account, id).await) {
-                        (_, Err(e)) => return Err(e),
-                        (Some(v), Ok(item)) if get_n(&item, "version")? != v => {
-                            return Err(StoreError::VersionConflict);
-                        }
-                        // Another roll changed the secret since our read: read again.
-                        _ => continue,
-                    }
-                }
-            }
-        }
-        Err(StoreError::VersionConflict)
+        let change = Change::Roll {
+            hash: key.hash(),
+            prefix: key.display_prefix(),
+            grace,
+        };
+        committed(
+            self.mutate(account, id, &change, expected_version, audit)
+                .await?,
+        )
     }
 }
 
 impl DynamoStore {
-    /// After a failed condition on a record: gone (404) or another version (409).
-    async fn why_condition_failed(
-        &self,
-        account: &AccountId,
-        id: &KeyId,
-        expected_version: Option<u64>,
-    ) -> StoreError {
-        match (expected_version, self.get_record_item(account, id).await) {
-            (_, Err(e)) => e,
-            (_, Ok(item)) if item.contains_key("deactivatedReason") => StoreError::KeyLeaked,
-            (Some(_), Ok(_)) => StoreError::VersionConflict,
-            // Exists again without a version condition: only a delete and a
-            // re-create with the same id could do that, and ids are random.
-            (None, Ok(_)) => StoreError::NotFound,
-        }
-    }
-
     /// Best effort, after a delete: marks the key's earlier events for
     /// DynamoDB's TTL, so they go when the tombstone does. Reads never
     /// depend on it (the tombstone decides what is readable), so a failure
@@ -1192,45 +1504,15 @@ impl DeleteKey for DynamoStore {
         id: &KeyId,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        // Only the hashes are needed (to reach the lookup items), so a
-        // record that no longer decodes in full can still be deleted.
-        let current = self.get_record_item(account, id).await?;
-        let hash = get_hash(&current)?;
-        let previous = get_previous(&current).ok().flatten();
-        let kept_until = audit.at + DELETED_EVENTS_KEPT;
-        // The record must still be there; the rest goes with it.
-        let mut items = vec![
-            self.delete_item(
-                record_pk(account),
-                record_sk(id),
-                Some("attribute_exists(pk)"),
-            )?,
-            self.delete_item(lookup_pk(&hash), LOOKUP_SK.to_owned(), None)?,
-        ];
-        if let Some(p) = previous {
-            items.push(self.delete_item(lookup_pk(&p.hash), LOOKUP_SK.to_owned(), None)?);
-        }
-        items.push(self.count_item(account, -1, None)?);
-        items.push(self.put(
-            Item::from([
-                ("pk".to_owned(), s(record_pk(account))),
-                ("sk".to_owned(), s(gone_sk(id))),
-                ("schemaVersion".to_owned(), schema_version()),
-                ("keyId".to_owned(), s(id.as_str())),
-                ("deletedAt".to_owned(), s(format_timestamp(&audit.at))),
-                ("ttl".to_owned(), ttl_value(kept_until)),
-            ]),
-            None,
-        )?);
-        let event = KeyEvent::deleted(id, audit);
-        items.push(self.put(event_item(account, &event, Some(kept_until)), None)?);
-        match self.transact(items).await? {
-            TxOutcome::Done => {
-                self.expire_events(account, id, audit.at).await;
-                Ok(())
-            }
-            TxOutcome::ConditionFailed(_) => Err(StoreError::NotFound),
-        }
+        self.mutate(account, id, &Change::Delete, None, audit)
+            .await?;
+        // After the commit, detached: marking the events for expiry is
+        // best effort and must never delay or fail the answer (the
+        // invocation's deadline could otherwise cut it and turn a committed
+        // delete into a 503). In Lambda it may finish in a later invocation.
+        let (store, account, id, at) = (self.clone(), account.clone(), id.clone(), audit.at);
+        tokio::spawn(async move { store.expire_events(&account, &id, at).await });
+        Ok(())
     }
 }
 
@@ -1279,59 +1561,23 @@ impl RevokeLeaked for DynamoStore {
         hash: &KeyHash,
         audit: &Audit,
     ) -> Result<LeakOutcome, StoreError> {
-        let now = audit.at;
-        for _ in 0..ROLL_ATTEMPTS {
-            let Some(lookup) = self.lookup(hash).await? else {
-                return Ok(LeakOutcome::NotOurs);
-            };
-            if lookup.is_expired_at(now) {
-                return Ok(LeakOutcome::NotOurs);
-            }
-            let (account, id) = (&lookup.account_id, &lookup.key_id);
-            let current = match self.get_record(account, id).await {
-                Ok(r) => r,
-                Err(StoreError::NotFound) => return Ok(LeakOutcome::NotOurs),
-                Err(e) => return Err(e),
-            };
-            if current.deactivated_reason.is_some() {
-                return Ok(LeakOutcome::AlreadyRevoked(id.clone()));
-            }
-            let mut items = vec![self.update_item(
-                record_pk(account),
-                record_sk(id),
-                "SET active = :false, deactivatedReason = :leaked, updatedAt = :now ADD #version :one"
-                    .to_owned(),
-                Some("attribute_exists(pk) AND version = :seen".to_owned()),
-                HashMap::from([("#version".to_owned(), "version".to_owned())]),
-                Item::from([
-                    (":false".to_owned(), AttributeValue::Bool(false)),
-                    (":leaked".to_owned(), s(DeactivatedReason::Leaked.as_str())),
-                    (":now".to_owned(), s(format_timestamp(&now))),
-                    (":one".to_owned(), AttributeValue::N("1".to_owned())),
-                    (":seen".to_owned(), AttributeValue::N(current.version.to_string())),
-                ]),
-            )?];
-            for h in current.live_hashes(now) {
-                items.push(self.update_item(
-                    lookup_pk(&h),
-                    LOOKUP_SK.to_owned(),
-                    "SET active = :false".to_owned(),
-                    Some("attribute_exists(pk)".to_owned()),
-                    HashMap::new(),
-                    Item::from([(":false".to_owned(), AttributeValue::Bool(false))]),
-                )?);
-            }
-            let event = KeyEvent::revoked(id, audit);
-            items.push(self.put(event_item(account, &event, None), None)?);
-            match self.transact(items).await? {
-                TxOutcome::Done => return Ok(LeakOutcome::Revoked(id.clone())),
-                // Changed since the read (or deleted): read again.
-                TxOutcome::ConditionFailed(_) => continue,
-            }
+        let Some(lookup) = self.lookup(hash).await? else {
+            return Ok(LeakOutcome::NotOurs);
+        };
+        if lookup.is_expired_at(audit.at) {
+            return Ok(LeakOutcome::NotOurs);
         }
-        Err(StoreError::Unavailable(
-            "the key kept changing while it was revoked".into(),
-        ))
+        let (account, id) = (&lookup.account_id, &lookup.key_id);
+        match self
+            .mutate(account, id, &Change::RevokeLeaked(*hash), None, audit)
+            .await
+        {
+            Ok(Some(_)) => Ok(LeakOutcome::Revoked(id.clone())),
+            Ok(None) => Ok(LeakOutcome::AlreadyRevoked(id.clone())),
+            // Deleted, or rolled away from this secret, since the lookup.
+            Err(StoreError::NotFound) => Ok(LeakOutcome::NotOurs),
+            Err(e) => Err(e),
+        }
     }
 }
 

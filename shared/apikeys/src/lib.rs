@@ -5,14 +5,18 @@
 //! - [`model`]: validated values ([`KeyName`], [`KeyId`], [`AccountId`]) and
 //!   the stored shapes ([`KeyRecord`], [`KeyLookup`]).
 //! - [`store`]: one trait per store capability, the in-memory store.
+//! - [`change`]: every change to a key, planned once for both stores.
 //! - [`dynamo`]: the DynamoDB store (two items per key, one table).
+//! - [`invariant`]: what must hold between a key's items, and its checker.
 //! - [`table`]: the table's key schema and its creation.
 //! - [`audit`]: the events every change writes with it.
 //!
 //! Logging set-up and the Lambda wiring live in `lambda-support`.
 
 pub mod audit;
+pub mod change;
 pub mod dynamo;
+pub mod invariant;
 pub mod material;
 pub mod model;
 pub mod store;

@@ -227,13 +227,35 @@ impl KeyRecord {
         material::masked(&self.prefix)
     }
 
+    /// The lookup items this record's secrets must have, as the invariant
+    /// (the design document's "The invariant between a key's items") states
+    /// them: the current secret's, and the previous secret's carrying its
+    /// grace end. Each mirrors the record's account, id, scopes, active
+    /// state and expiry; `last_used_at` is the authorizer's and not mirrored.
+    pub fn mirrors(&self) -> impl Iterator<Item = (KeyHash, KeyLookup)> + use<> {
+        let current = (self.hash, self.lookup());
+        let previous = self.previous.map(|p| {
+            let mut lookup = self.lookup();
+            lookup.grace_until = Some(p.until);
+            (p.hash, lookup)
+        });
+        std::iter::once(current).chain(previous)
+    }
+
+    /// The hash of every secret the record names (current, and previous
+    /// whether or not its grace period is over).
+    pub fn named_hashes(&self) -> impl Iterator<Item = KeyHash> + use<> {
+        std::iter::once(self.hash).chain(self.previous.map(|p| p.hash))
+    }
+
     /// The lookup item the authorizer reads for this record's current secret.
     pub fn lookup(&self) -> KeyLookup {
         KeyLookup {
             account_id: self.account_id.clone(),
             key_id: self.id.clone(),
             scopes: self.scopes,
-            active: self.active,
+            // A leaked key never authenticates, whatever else says active.
+            active: self.active && self.deactivated_reason.is_none(),
             expires_at: self.expires_at,
             grace_until: None,
             last_used_at: None,
@@ -266,6 +288,27 @@ impl KeyLookup {
     /// Past the key's expiry or this secret's grace period.
     pub fn is_expired_at(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|t| now >= t) || self.grace_until.is_some_and(|t| now >= t)
+    }
+
+    /// Whether this item mirrors `expected` (the record's view of it):
+    /// everything but the authorizer's own `last_used_at`. The first field
+    /// that differs, if any.
+    pub fn differs_from(&self, expected: &KeyLookup) -> Option<&'static str> {
+        if self.account_id != expected.account_id {
+            Some("accountId")
+        } else if self.key_id != expected.key_id {
+            Some("keyId")
+        } else if self.scopes != expected.scopes {
+            Some("scopes")
+        } else if self.active != expected.active {
+            Some("active")
+        } else if self.expires_at != expected.expires_at {
+            Some("expiresAt")
+        } else if self.grace_until != expected.grace_until {
+            Some("graceUntil")
+        } else {
+            None
+        }
     }
 
     /// Whether a use at `now` should be recorded: never recorded, or last

@@ -14,11 +14,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, DELETED_EVENTS_KEPT, EventId, EventPage, KeyEvent};
+use crate::change::{self, Change, Plan};
+use crate::invariant::Snapshot;
 use crate::material::{ApiKey, KeyHash};
-use crate::model::{
-    AccountId, DeactivatedReason, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, PreviousSecret,
-    Timestamp,
-};
+use crate::model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, Timestamp};
 
 /// Largest page a list may ask for.
 pub const MAX_PAGE: u16 = 100;
@@ -403,6 +402,16 @@ impl MemoryStore {
             .map(|s| s.records.values().cloned().collect())
             .unwrap_or_default()
     }
+
+    /// Every record and lookup item, for the invariant checker.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let state = self.state()?;
+        Ok(Snapshot {
+            records: state.records.values().cloned().collect(),
+            lookups: state.lookups.iter().map(|(h, l)| (*h, l.clone())).collect(),
+            undecodable: Vec::new(),
+        })
+    }
 }
 
 impl State {
@@ -421,16 +430,6 @@ impl State {
             (account.clone(), event.key_id.clone(), event.id.clone()),
             event,
         );
-    }
-
-    /// The lookup items of a record's live secrets, with the record's state.
-    fn sync_lookups(&mut self, record: &KeyRecord, now: Timestamp) {
-        for hash in record.live_hashes(now) {
-            if let Some(lookup) = self.lookups.get_mut(&hash) {
-                lookup.scopes = record.scopes;
-                lookup.active = record.active;
-            }
-        }
     }
 }
 
@@ -529,6 +528,79 @@ impl ListKeys for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The guarded mutation of the in-memory store: the same read, plan and
+    /// writes as DynamoDB's ([`crate::change`]), under the one lock, so it
+    /// can never race; DynamoDB's proves itself on DynamoDB Local.
+    fn mutate(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        change: &Change<'_>,
+        expected: Option<u64>,
+        audit: &Audit,
+    ) -> Result<Option<Plan>, StoreError> {
+        let mut state = self.state()?;
+        let rk = (account.clone(), id.clone());
+        let current = state
+            .records
+            .get(&rk)
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        let Some(plan) = change::plan(&current, change, expected, audit)? else {
+            return Ok(None);
+        };
+        let named: Vec<KeyHash> = current.named_hashes().collect();
+        let writes = change::lookup_writes(&named, plan.after.as_ref());
+        let foreign = |l: &KeyLookup| l.key_id != *id || l.account_id != *account;
+        for (hash, _, existed) in &writes.keep {
+            match state.lookups.get(hash) {
+                Some(_) if !existed => return Err(StoreError::AlreadyExists),
+                Some(l) if foreign(l) => {
+                    return Err(StoreError::Corrupt(
+                        "a lookup item of this key belongs to another key".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for hash in &writes.remove {
+            if state.lookups.get(hash).is_some_and(foreign) {
+                return Err(StoreError::Corrupt(
+                    "a lookup item of this key belongs to another key".to_owned(),
+                ));
+            }
+        }
+        for hash in &writes.remove {
+            state.lookups.remove(hash);
+        }
+        for (hash, lookup, _) in &writes.keep {
+            let last_used_at = state.lookups.get(hash).and_then(|l| l.last_used_at);
+            state.lookups.insert(
+                *hash,
+                KeyLookup {
+                    last_used_at,
+                    ..lookup.clone()
+                },
+            );
+        }
+        match &plan.after {
+            Some(after) => {
+                state.records.insert(rk, after.clone());
+            }
+            None => {
+                state.records.remove(&rk);
+                if let Some(c) = state.counts.get_mut(account) {
+                    *c = c.saturating_sub(1);
+                }
+                state.gone.insert(rk, audit.at);
+            }
+        }
+        state.event(account, plan.event.clone());
+        Ok(Some(plan))
+    }
+}
+
 impl UpdateKey for MemoryStore {
     async fn update(
         &self,
@@ -538,22 +610,20 @@ impl UpdateKey for MemoryStore {
         expected_version: Option<u64>,
         audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
-        let mut state = self.state()?;
-        let record = state.record_mut(account, id)?;
-        if expected_version.is_some_and(|v| v != record.version) {
-            return Err(StoreError::VersionConflict);
-        }
-        if changes.active == Some(true)
-            && record.deactivated_reason == Some(DeactivatedReason::Leaked)
-        {
-            return Err(StoreError::KeyLeaked);
-        }
-        changes.apply_to(record, audit.at);
-        let record = record.clone();
-        state.sync_lookups(&record, audit.at);
-        state.event(account, KeyEvent::updated(id, changes, audit));
-        Ok(record)
+        committed(self.mutate(
+            account,
+            id,
+            &Change::Update(changes),
+            expected_version,
+            audit,
+        )?)
     }
+}
+
+/// The record a committed plan wrote.
+pub(crate) fn committed(plan: Option<Plan>) -> Result<KeyRecord, StoreError> {
+    plan.and_then(|p| p.after)
+        .ok_or_else(|| StoreError::Corrupt("a change planned no record".to_owned()))
 }
 
 impl RollKey for MemoryStore {
@@ -566,51 +636,12 @@ impl RollKey for MemoryStore {
         expected_version: Option<u64>,
         audit: &Audit,
     ) -> Result<KeyRecord, StoreError> {
-        let mut state = self.state()?;
-        let new_hash = key.hash();
-        if state.lookups.contains_key(&new_hash) {
-            return Err(StoreError::AlreadyExists);
-        }
-        let record = state.record_mut(account, id)?;
-        if expected_version.is_some_and(|v| v != record.version) {
-            return Err(StoreError::VersionConflict);
-        }
-        let earlier = record.previous.take();
-        let old = record.hash;
-        // A leaked secret gets no grace; the new one may be reactivated.
-        let leaked = record.deactivated_reason.take().is_some();
-        let grace = if leaked {
-            chrono::Duration::zero()
-        } else {
-            grace
+        let change = Change::Roll {
+            hash: key.hash(),
+            prefix: key.display_prefix(),
+            grace,
         };
-        let live_for = grace > chrono::Duration::zero();
-        record.previous = live_for.then(|| PreviousSecret {
-            hash: old,
-            until: audit.at + grace,
-        });
-        record.hash = new_hash;
-        record.prefix = key.display_prefix();
-        record.updated_at = audit.at;
-        record.version += 1;
-        let record = record.clone();
-        if let Some(earlier) = earlier {
-            state.lookups.remove(&earlier.hash);
-        }
-        if live_for {
-            if let Some(l) = state.lookups.get_mut(&old) {
-                l.grace_until = Some(audit.at + grace);
-            }
-        } else {
-            state.lookups.remove(&old);
-        }
-        state.lookups.insert(new_hash, record.lookup());
-        let seconds = u64::try_from(grace.num_seconds()).unwrap_or(0);
-        state.event(
-            account,
-            KeyEvent::rolled(id, &record.prefix, seconds, audit),
-        );
-        Ok(record)
+        committed(self.mutate(account, id, &change, expected_version, audit)?)
     }
 }
 
@@ -621,21 +652,8 @@ impl DeleteKey for MemoryStore {
         id: &KeyId,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        let mut state = self.state()?;
-        let record = state
-            .records
-            .remove(&(account.clone(), id.clone()))
-            .ok_or(StoreError::NotFound)?;
-        state.lookups.remove(&record.hash);
-        if let Some(p) = record.previous {
-            state.lookups.remove(&p.hash);
-        }
-        if let Some(c) = state.counts.get_mut(account) {
-            *c = c.saturating_sub(1);
-        }
-        state.gone.insert((account.clone(), id.clone()), audit.at);
-        state.event(account, KeyEvent::deleted(id, audit));
-        Ok(())
+        self.mutate(account, id, &Change::Delete, None, audit)
+            .map(|_| ())
     }
 }
 
@@ -657,28 +675,19 @@ impl RevokeLeaked for MemoryStore {
         hash: &KeyHash,
         audit: &Audit,
     ) -> Result<LeakOutcome, StoreError> {
-        let mut state = self.state()?;
-        let Some(lookup) = state.lookups.get(hash).cloned() else {
+        let Some(lookup) = self.lookup(hash).await? else {
             return Ok(LeakOutcome::NotOurs);
         };
         if lookup.is_expired_at(audit.at) {
             return Ok(LeakOutcome::NotOurs);
         }
-        let (account, id) = (lookup.account_id, lookup.key_id);
-        let Ok(record) = state.record_mut(&account, &id) else {
-            return Ok(LeakOutcome::NotOurs);
-        };
-        if record.deactivated_reason == Some(DeactivatedReason::Leaked) {
-            return Ok(LeakOutcome::AlreadyRevoked(id));
+        let (account, id) = (&lookup.account_id, &lookup.key_id);
+        match self.mutate(account, id, &Change::RevokeLeaked(*hash), None, audit) {
+            Ok(Some(_)) => Ok(LeakOutcome::Revoked(id.clone())),
+            Ok(None) => Ok(LeakOutcome::AlreadyRevoked(id.clone())),
+            Err(StoreError::NotFound) => Ok(LeakOutcome::NotOurs),
+            Err(e) => Err(e),
         }
-        record.active = false;
-        record.deactivated_reason = Some(DeactivatedReason::Leaked);
-        record.updated_at = audit.at;
-        record.version += 1;
-        let record = record.clone();
-        state.sync_lookups(&record, audit.at);
-        state.event(&account, KeyEvent::revoked(&id, audit));
-        Ok(LeakOutcome::Revoked(id))
     }
 }
 
