@@ -382,14 +382,14 @@ def functions_have_least_privilege_on_the_table():
     cfn = deployed(AuthorizerCacheTtl=300)
     allowed = {
         "AuthorizerFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-        "CreateKeyFunctionRole": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "CreateKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "ListKeysFunctionRole": {"dynamodb:Query"},
         "GetKeyFunctionRole": {"dynamodb:GetItem"},
         "UpdateKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
         "DeleteKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
         "RollKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "ListKeyEventsFunctionRole": {"dynamodb:GetItem", "dynamodb:Query"},
-        "SecretScanningFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
+        "SecretScanningFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
         "CacheFlushFunctionRole": {"dynamodb:Query"},
     }
     for role, actions in allowed.items():

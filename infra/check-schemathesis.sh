@@ -57,6 +57,7 @@ root="$PWD"
 work="$(mktemp -d)"
 trap 'stop; rm -rf "$work"' EXIT
 cd "$work"
+SCHEMATHESIS_HOOKS="$root/infra/schemathesis/hooks.py" \
 "$root/$venv/bin/st" --config-file "$root/infra/schemathesis/schemathesis.toml" \
   run "$root/shared/keys-api/openapi.yaml" \
     --url "http://127.0.0.1:$port" \

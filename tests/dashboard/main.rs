@@ -6,9 +6,11 @@
 mod bounded;
 mod flow;
 mod fuzz;
+mod idempotency;
 mod lifecycle;
 mod spec;
 
+use apikeys::idempotency::{Claim, Completion, EntryId, Fingerprint, IdempotencyStore};
 use apikeys::{
     AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, ExpiryLog, GetKey, KeyChanges,
     KeyHash, KeyId, KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page,
@@ -74,7 +76,21 @@ impl RecordUse for Failing {
     }
 }
 impl CreateKey for Failing {
-    async fn create(&self, _: &KeyRecord, _: &Audit, _: u32) -> Result<(), StoreError> {
+    async fn create_with(
+        &self,
+        _: &KeyRecord,
+        _: &Audit,
+        _: u32,
+        _: Option<&Completion<'_>>,
+    ) -> Result<(), StoreError> {
+        Err(self.0())
+    }
+}
+impl IdempotencyStore for Failing {
+    async fn claim(&self, _: &EntryId, _: &Fingerprint, _: Timestamp) -> Result<Claim, StoreError> {
+        Err(self.0())
+    }
+    async fn release(&self, _: &EntryId, _: &str) -> Result<(), StoreError> {
         Err(self.0())
     }
 }
@@ -101,7 +117,7 @@ impl UpdateKey for Failing {
     }
 }
 impl RollKey for Failing {
-    async fn roll(
+    async fn roll_with(
         &self,
         _: &AccountId,
         _: &KeyId,
@@ -109,6 +125,7 @@ impl RollKey for Failing {
         _: chrono::Duration,
         _: Option<u64>,
         _: &Audit,
+        _: Option<&Completion<'_>>,
     ) -> Result<KeyRecord, StoreError> {
         Err(self.0())
     }

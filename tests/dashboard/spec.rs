@@ -238,6 +238,28 @@ async fn scenarios() -> Vec<(&'static str, Response<Body>)> {
         push("events", call(&failing, "events", &ev).await);
     }
 
+    // Idempotency-Key: a replay, another body (422), for create and roll
+    let value = "spec-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
+    let mut ev = sample("create");
+    set_header(&mut ev, "Idempotency-Key", Some(value));
+    push("create", call(&store, "create", &ev).await);
+    push("create", call(&store, "create", &ev).await);
+    set_body(&mut ev, Some(r#"{"name":"other","scopes":["links.read"]}"#));
+    push("create", call(&store, "create", &ev).await);
+    let mut ev = sample("roll");
+    set_id(&mut ev, &id);
+    set_header(&mut ev, "If-Match", None);
+    set_header(&mut ev, "Idempotency-Key", Some(value));
+    push("roll", call(&store, "roll", &ev).await);
+    let mut ev = sample("roll");
+    set_id(&mut ev, &id);
+    set_header(&mut ev, "If-Match", None);
+    set_header(&mut ev, "Idempotency-Key", Some(&format!("{value}-roll")));
+    push("roll", call(&store, "roll", &ev).await);
+    push("roll", call(&store, "roll", &ev).await);
+    set_body(&mut ev, Some(r#"{"gracePeriodSeconds":5}"#));
+    push("roll", call(&store, "roll", &ev).await);
+
     // create at the key limit
     let limited = MemoryStore::new();
     let one = config().with_max_keys(1).unwrap();

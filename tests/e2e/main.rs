@@ -700,3 +700,82 @@ async fn a_signed_leak_report_revokes_the_key_at_its_next_call() {
         "no grace for a leaked secret"
     );
 }
+
+/// `Idempotency-Key` through the local API, on both stores: the preflight
+/// allows the header, a repeat returns the first answer (the same key)
+/// marked as a replay and exposed to the browser, another body is a 422.
+async fn a_repeated_create_over_http_is_one_key(base: &str) {
+    let preflight = request(
+        base,
+        "OPTIONS",
+        "/apikeys",
+        &[
+            ("Origin", ORIGIN),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "idempotency-key"),
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        preflight
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+    let send = async |body: &str| {
+        request(
+            base,
+            "POST",
+            "/apikeys",
+            &[
+                ("Authorization", &bearer("acct-idem-e2e")),
+                ("Content-Type", "application/json"),
+                (
+                    "Idempotency-Key",
+                    "e2e-7d1f0c2b-3a4e-4f5a-9b8c-0d1e2f3a4b5c",
+                ),
+            ],
+            Some(body),
+        )
+        .await
+    };
+    let body = json!({"name": "retried", "scopes": ["links.read"]}).to_string();
+    let first = send(&body).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let again = send(&body).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.text(), first.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert!(
+        again
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("Idempotent-Replayed")
+    );
+    let key = first.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(call(base, "GET", "/links", &key).await.status, 200);
+    let other = send(&json!({"name": "other", "scopes": ["links.read"]}).to_string()).await;
+    assert_eq!(other.status, 422);
+    let list = request(
+        base,
+        "GET",
+        "/apikeys",
+        &[("Authorization", &bearer("acct-idem-e2e"))],
+        None,
+    )
+    .await;
+    assert_eq!(list.json()["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn idempotency_key_over_http_on_the_embedded_store() {
+    let (base, _stop) = start(MemoryStore::new()).await;
+    a_repeated_create_over_http_is_one_key(&base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_over_http_on_dynamodb_local() {
+    let (base, _stop) = start(fresh_dynamo_store("e2e-idem").await).await;
+    a_repeated_create_over_http_is_one_key(&base).await;
+}

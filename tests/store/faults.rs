@@ -266,3 +266,62 @@ async fn without_a_second_attempt_the_lost_answer_is_a_503() {
     // It did commit: the 503's message says a change may have been applied.
     assert_eq!(item_count(&direct).await, 2);
 }
+
+/// The lost answer reaches the client: the commit went through, the
+/// dashboard answered 503, and the client sends the request again with the
+/// same `Idempotency-Key`. It gets the first answer — the same secret — and
+/// there is exactly one key, or one roll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_or_roll_whose_answer_is_lost_repeated_with_its_idempotency_key_returns_the_same_secret()
+ {
+    let (direct, _, proxy) = stores(&[Fault::Withhold, Fault::Withhold]).await;
+    let once = DynamoStore::new(
+        ClientSettings::LOCAL.client_for_endpoint(&proxy.url).await,
+        direct.table(),
+    )
+    .with_write_settings(ClientSettings {
+        attempt_timeout: ATTEMPT,
+        max_attempts: 1,
+        ..ClientSettings::LOCAL
+    });
+    let value = "lost-answer-0b9c8d7e-6f5a-4b3c-2d1e-0f9a8b7c6d5e";
+
+    let mut ev = event(CREATE_KEY);
+    set_header(&mut ev, "Idempotency-Key", Some(value));
+    let lost = create_key::handle(&once, &config(), request(&ev)).await;
+    assert_eq!(lost.status(), 503, "{}", json_body(&lost));
+    assert_eq!(item_count(&direct).await, 2, "it did commit");
+    let again = create_key::handle(&direct, &config(), request(&ev)).await;
+    assert_eq!(again.status(), 201, "{}", json_body(&again));
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let key = apikeys::ApiKey::parse(json_body(&again)["key"].as_str().unwrap()).unwrap();
+    let lookup = direct.lookup(&key.hash()).await.unwrap().unwrap();
+    assert_eq!(item_count(&direct).await, 2, "exactly one key");
+    assert_eq!(
+        lookup.key_id.as_str(),
+        json_body(&again)["id"].as_str().unwrap()
+    );
+
+    let mut roll = event(ROLL_KEY);
+    set_id(&mut roll, lookup.key_id.as_str());
+    set_header(&mut roll, "If-Match", None);
+    set_body(&mut roll, None);
+    set_header(&mut roll, "Idempotency-Key", Some(&format!("{value}-roll")));
+    let lost = roll_key::handle(&once, &config(), request(&roll)).await;
+    assert_eq!(lost.status(), 503, "{}", json_body(&lost));
+    let again = roll_key::handle(&direct, &config(), request(&roll)).await;
+    assert_eq!(again.status(), 201, "{}", json_body(&again));
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let rolled = apikeys::ApiKey::parse(json_body(&again)["key"].as_str().unwrap()).unwrap();
+    let stored = direct
+        .get(&lookup.account_id, &lookup.key_id)
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 2, "exactly one roll");
+    assert_eq!(
+        stored.hash,
+        rolled.hash(),
+        "the replayed secret is the current one"
+    );
+    assert!(direct.lookup(&key.hash()).await.unwrap().is_none());
+}

@@ -412,7 +412,12 @@ fn least_privilege_on_the_table() {
         ("AuthorizerFunction", &["dynamodb:GetItem"]),
         (
             "CreateKeyFunction",
-            &["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            &[
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
         ),
         ("ListKeysFunction", &["dynamodb:Query"]),
         ("GetKeyFunction", &["dynamodb:GetItem"]),
@@ -451,6 +456,7 @@ fn least_privilege_on_the_table() {
         (
             "SecretScanningFunction",
             &[
+                "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",

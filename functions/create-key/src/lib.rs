@@ -1,8 +1,12 @@
 //! `POST /apikeys` — body `{name, scopes, expiresAt?}` → 201 with the record
 //! and the full key, with `Cache-Control: no-store`. This is the only
-//! response that ever carries the key; it is never stored or logged.
+//! response that ever carries the key; it is never stored or logged
+//! readably. With `Idempotency-Key`, a repeat gets this same answer (kept
+//! sealed under the client's value: `keys_api::idempotency`).
 
+use apikeys::idempotency::IdempotencyStore;
 use apikeys::{ApiKey, CreateKey, KeyRecord, Timestamp};
+use keys_api::idempotency::{self, IdempotencyKey};
 use keys_api::input::{self, etag};
 use keys_api::{ApiConfig, ApiError, Reply, caller, view};
 use lambda_http::http::header::{CACHE_CONTROL, ETAG};
@@ -10,7 +14,11 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
-pub async fn handle<S: CreateKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
+pub async fn handle<S: CreateKey + IdempotencyStore>(
+    store: &S,
+    config: &ApiConfig,
+    req: Request,
+) -> Response<Body> {
     let outcome = keys_api::deadline(&req)
         .run(create(store, config, &req, keys_api::now()))
         .await;
@@ -18,13 +26,14 @@ pub async fn handle<S: CreateKey>(store: &S, config: &ApiConfig, req: Request) -
 }
 
 /// Validates the body, generates the key, stores its hash and record.
-pub async fn create<S: CreateKey>(
+pub async fn create<S: CreateKey + IdempotencyStore>(
     store: &S,
     config: &ApiConfig,
     req: &Request,
     now: Timestamp,
 ) -> Result<Reply, ApiError> {
     let caller = caller(req, config)?;
+    let idempotency = IdempotencyKey::from_request(req, &caller.account, "/apikeys")?;
     let audit = keys_api::audit(&caller, req, now);
     let body = input::json_object(req)?;
     input::reject_unknown(&body, &["name", "scopes", "expiresAt"])?;
@@ -42,12 +51,24 @@ pub async fn create<S: CreateKey>(
         caller.user,
         now,
     );
-    store.create(&record, &audit, config.max_keys).await?;
-    Ok(
-        Reply::json(StatusCode::CREATED, view::created(&record, &key))
+    let answer = |r: &KeyRecord| {
+        Reply::json(StatusCode::CREATED, view::created(r, &key))
             .header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
-            .header(ETAG, etag(record.version)),
+            .header(ETAG, etag(r.version))
+    };
+    idempotency::run(
+        store,
+        idempotency.as_ref(),
+        now,
+        &answer,
+        async |completion| {
+            store
+                .create_with(&record, &audit, config.max_keys, completion)
+                .await
+                .map(|()| record.clone())
+        },
     )
+    .await
 }
 
 #[cfg(test)]
@@ -244,11 +265,29 @@ mod tests {
     /// A store that is down.
     struct Down;
     impl CreateKey for Down {
-        async fn create(
+        async fn create_with(
             &self,
             _: &KeyRecord,
             _: &apikeys::Audit,
             _: u32,
+            _: Option<&apikeys::idempotency::Completion<'_>>,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+    }
+    impl IdempotencyStore for Down {
+        async fn claim(
+            &self,
+            _: &apikeys::idempotency::EntryId,
+            _: &apikeys::idempotency::Fingerprint,
+            _: Timestamp,
+        ) -> Result<apikeys::idempotency::Claim, StoreError> {
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+        async fn release(
+            &self,
+            _: &apikeys::idempotency::EntryId,
+            _: &str,
         ) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("connection refused".into()))
         }

@@ -6,7 +6,9 @@
 //! (with 0: not at the very next call); a secret still in an earlier grace
 //! period stops at once.
 
-use apikeys::{ApiKey, RollKey, Timestamp};
+use apikeys::idempotency::IdempotencyStore;
+use apikeys::{ApiKey, KeyRecord, RollKey, Timestamp};
+use keys_api::idempotency::{self, IdempotencyKey};
 use keys_api::input::{self, etag};
 use keys_api::{ApiConfig, ApiError, Reply, caller, key_id, view};
 use lambda_http::http::header::{CACHE_CONTROL, ETAG};
@@ -14,12 +16,16 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
-pub async fn handle<S: RollKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
+pub async fn handle<S: RollKey + IdempotencyStore>(
+    store: &S,
+    config: &ApiConfig,
+    req: Request,
+) -> Response<Body> {
     let work = roll(store, config, &req, keys_api::now());
     keys_api::respond_change(config, &req, "roll-key", work).await
 }
 
-pub async fn roll<S: RollKey>(
+pub async fn roll<S: RollKey + IdempotencyStore>(
     store: &S,
     config: &ApiConfig,
     req: &Request,
@@ -33,19 +39,39 @@ pub async fn roll<S: RollKey>(
     let seconds = input::grace_period(body.get("gracePeriodSeconds"))?;
     let grace = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(0));
 
+    let idempotency =
+        IdempotencyKey::from_request(req, &caller.account, &format!("/apikeys/{id}/roll"))?;
+
     let key = ApiKey::generate();
     let audit = keys_api::audit(&caller, req, now);
-    let record = store
-        .roll(&caller.account, &id, &key, grace, expected, &audit)
-        .await?;
-    Ok(
-        Reply::json(StatusCode::CREATED, view::created(&record, &key))
+    let answer = |r: &KeyRecord| {
+        Reply::json(StatusCode::CREATED, view::created(r, &key))
             .header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
-            .header(ETAG, etag(record.version))
-            // The secret it replaces, or one still in an earlier grace
-            // period, may stop at once.
-            .flushing_cache(true),
+            .header(ETAG, etag(r.version))
+    };
+    let reply = idempotency::run(
+        store,
+        idempotency.as_ref(),
+        now,
+        &answer,
+        async |completion| {
+            store
+                .roll_with(
+                    &caller.account,
+                    &id,
+                    &key,
+                    grace,
+                    expected,
+                    &audit,
+                    completion,
+                )
+                .await
+        },
     )
+    .await?;
+    // The secret it replaces, or one still in an earlier grace period, may
+    // stop at once (a replay changed nothing, and flushing is harmless).
+    Ok(reply.flushing_cache(true))
 }
 
 #[cfg(test)]

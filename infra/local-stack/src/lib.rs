@@ -273,7 +273,7 @@ impl<S: KeyStore> LocalApi<S> {
                     )
                     .with_header(
                         "access-control-allow-headers",
-                        "Authorization,Content-Type,If-Match",
+                        "Authorization,Content-Type,If-Match,Idempotency-Key",
                     )
                     .with_header("access-control-max-age", "600"),
                 );

@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use apikeys::dynamo::DynamoStore;
+use apikeys::idempotency::{Claim, Completion, EntryId, Fingerprint, IdempotencyStore};
 use apikeys::{
     AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, ExpiryLog, GetKey, KeyChanges,
     KeyHash, KeyId, KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page,
@@ -58,13 +59,30 @@ impl RecordUse for RecreatingStore {
 }
 
 impl CreateKey for RecreatingStore {
-    async fn create(
+    async fn create_with(
         &self,
         record: &KeyRecord,
         audit: &Audit,
         max_keys: u32,
+        completion: Option<&Completion<'_>>,
     ) -> Result<(), StoreError> {
-        self.again(|| self.0.create(record, audit, max_keys)).await
+        self.again(|| self.0.create_with(record, audit, max_keys, completion))
+            .await
+    }
+}
+
+impl IdempotencyStore for RecreatingStore {
+    async fn claim(
+        &self,
+        entry: &EntryId,
+        fingerprint: &Fingerprint,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        self.again(|| self.0.claim(entry, fingerprint, now)).await
+    }
+
+    async fn release(&self, entry: &EntryId, token: &str) -> Result<(), StoreError> {
+        self.again(|| self.0.release(entry, token)).await
     }
 }
 
@@ -100,7 +118,7 @@ impl UpdateKey for RecreatingStore {
 }
 
 impl RollKey for RecreatingStore {
-    async fn roll(
+    async fn roll_with(
         &self,
         account: &AccountId,
         id: &KeyId,
@@ -108,10 +126,11 @@ impl RollKey for RecreatingStore {
         grace: chrono::Duration,
         expected_version: Option<u64>,
         audit: &Audit,
+        completion: Option<&Completion<'_>>,
     ) -> Result<KeyRecord, StoreError> {
         self.again(|| {
             self.0
-                .roll(account, id, key, grace, expected_version, audit)
+                .roll_with(account, id, key, grace, expected_version, audit, completion)
         })
         .await
     }

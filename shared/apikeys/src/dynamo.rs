@@ -23,6 +23,9 @@ use crate::audit::{
     Audit, DELETED_EVENTS_KEPT, EventAction, EventId, EventPage, FieldValue, KeyEvent,
 };
 use crate::change::{self, Change, Plan};
+use crate::idempotency::{
+    Claim, Completion, Entry, EntryId, Fingerprint, IdempotencyStore, Sealed,
+};
 use crate::invariant::Snapshot;
 use crate::material::{ApiKey, KeyHash};
 use crate::model::{
@@ -813,14 +816,15 @@ impl DynamoStore {
 }
 
 impl CreateKey for DynamoStore {
-    async fn create(
+    async fn create_with(
         &self,
         record: &KeyRecord,
         audit: &Audit,
         max_keys: u32,
+        completion: Option<&Completion<'_>>,
     ) -> Result<(), StoreError> {
         let fresh = Some("attribute_not_exists(pk)");
-        let items = vec![
+        let mut items = vec![
             self.put(record_item(record), fresh)?,
             self.put(lookup_item(record), fresh)?,
             self.count_item(&record.account_id, 1, Some(max_keys))?,
@@ -829,17 +833,182 @@ impl CreateKey for DynamoStore {
                 None,
             )?,
         ];
-        let mut items = items;
         if let Some(at) = &record.expires_at {
             items.push(self.put(expiry_item(&record.id, at), None)?);
+        }
+        let completes_at = items.len();
+        if let Some(c) = completion {
+            items.push(self.completion_item(c, record)?);
         }
         let token = crate::material::random_base62(36);
         match self.transact(&token, items).await? {
             TxOutcome::Done => Ok(()),
+            TxOutcome::ConditionFailed(f)
+                if completion.is_some() && failed_at(&f, completes_at) =>
+            {
+                Err(StoreError::IdempotencyLost)
+            }
             TxOutcome::ConditionFailed(f) if !failed_at(&f, 0) && !failed_at(&f, 1) => {
                 Err(StoreError::KeyLimitReached)
             }
             TxOutcome::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+}
+
+fn idempotency_pk(entry: &EntryId) -> String {
+    format!("IDEM#{}", hex::encode(entry.0))
+}
+const IDEMPOTENCY_SK: &str = "IDEM";
+
+fn entry_from_item(item: &Item) -> Result<Entry, StoreError> {
+    let time = |field: &str| -> Result<Timestamp, StoreError> {
+        i64::try_from(get_n(item, field)?)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .ok_or_else(|| corrupt(field))
+    };
+    let bytes = |field: &str| -> Option<Vec<u8>> {
+        item.get(field)
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec())
+    };
+    let mut fingerprint = [0u8; 32];
+    hex::decode_to_slice(get_s(item, "fingerprint")?, &mut fingerprint)
+        .map_err(|_| corrupt("fingerprint"))?;
+    let done = get_s(item, "state")? == "done";
+    Ok(Entry {
+        fingerprint: Fingerprint(fingerprint),
+        created_at: time("createdAt")?,
+        token: get_s(item, "claim")?.to_owned(),
+        answer: match (done, bytes("nonce"), bytes("answer")) {
+            (true, Some(nonce), Some(ciphertext)) => Some(Sealed { nonce, ciphertext }),
+            (true, _, _) => return Err(corrupt("answer")),
+            (false, _, _) => None,
+        },
+        lock_until: if done {
+            time("createdAt")?
+        } else {
+            time("lockUntil")?
+        },
+    })
+}
+
+impl DynamoStore {
+    /// The update that completes a claimed entry with the answer sealed for
+    /// `record`, only while the claim is still this request's.
+    fn completion_item(
+        &self,
+        completion: &Completion<'_>,
+        record: &KeyRecord,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let sealed = (completion.seal)(record)?;
+        self.update_item(
+            idempotency_pk(&completion.entry),
+            IDEMPOTENCY_SK.to_owned(),
+            "SET #state = :done, nonce = :nonce, answer = :answer REMOVE lockUntil".to_owned(),
+            Some("claim = :token AND #state = :pending".to_owned()),
+            HashMap::from([("#state".to_owned(), "state".to_owned())]),
+            Item::from([
+                (":done".to_owned(), s("done")),
+                (":pending".to_owned(), s("pending")),
+                (":token".to_owned(), s(&completion.token)),
+                (":nonce".to_owned(), AttributeValue::B(sealed.nonce.into())),
+                (
+                    ":answer".to_owned(),
+                    AttributeValue::B(sealed.ciphertext.into()),
+                ),
+            ]),
+        )
+    }
+}
+
+impl IdempotencyStore for DynamoStore {
+    async fn claim(
+        &self,
+        entry: &EntryId,
+        fingerprint: &Fingerprint,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        for _ in 0..3 {
+            let token = crate::material::random_base62(24);
+            let ms = |t: Timestamp| AttributeValue::N(t.timestamp_millis().to_string());
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(idempotency_pk(entry)))
+                .item("sk", s(IDEMPOTENCY_SK))
+                .item("schemaVersion", schema_version())
+                .item("fingerprint", s(hex::encode(fingerprint.0)))
+                .item("createdAt", ms(now))
+                .item("lockUntil", ms(now + crate::idempotency::LOCK))
+                .item("claim", s(&token))
+                .item("state", s("pending"))
+                .item(
+                    "ttl",
+                    ttl_value(now + crate::idempotency::WINDOW + chrono::Duration::hours(1)),
+                )
+                .condition_expression(
+                    "attribute_not_exists(pk) OR createdAt <= :dayAgo \
+                     OR (#state = :pending AND lockUntil <= :now)",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":dayAgo", ms(now - crate::idempotency::WINDOW))
+                .expression_attribute_values(":now", ms(now))
+                .expression_attribute_values(":pending", s("pending"))
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(Claim::Claimed(token)),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(store_error(err)),
+            }
+            let found = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(idempotency_pk(entry)))
+                .key("sk", s(IDEMPOTENCY_SK))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_error)?;
+            match found.item().map(entry_from_item).transpose()? {
+                Some(e) if !e.replaceable_at(now) => return Ok(e.answers(fingerprint)),
+                // Released or lapsed since: claim again.
+                _ => continue,
+            }
+        }
+        Ok(Claim::InFlight)
+    }
+
+    async fn release(&self, entry: &EntryId, token: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(idempotency_pk(entry)))
+            .key("sk", s(IDEMPOTENCY_SK))
+            .condition_expression("claim = :token AND #state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(store_error(err)),
         }
     }
 }
@@ -984,6 +1153,7 @@ impl DynamoStore {
         change: &Change<'_>,
         expected: Option<u64>,
         audit: &Audit,
+        completion: Option<&Completion<'_>>,
     ) -> Result<Option<Plan>, StoreError> {
         for attempt in 1..=MUTATE_ATTEMPTS {
             let item = self.get_record_item(account, id).await?;
@@ -1005,7 +1175,11 @@ impl DynamoStore {
                 Err(e) => return Err(e),
             };
             let token = crate::material::random_base62(36);
-            let planned = self.planned_items(&read, &plan, &token)?;
+            let mut planned = self.planned_items(&read, &plan, &token)?;
+            let completes_at = planned.items.len();
+            if let (Some(c), Some(after)) = (completion, &plan.after) {
+                planned.items.push(self.completion_item(c, after)?);
+            }
             let failed = match self.transact(&token, planned.items).await {
                 Ok(TxOutcome::Done) => return Ok(Some(plan)),
                 Ok(TxOutcome::ConditionFailed(failed)) => failed,
@@ -1015,6 +1189,9 @@ impl DynamoStore {
             match self.settle(account, id, &plan, &token).await? {
                 Settled::Committed => return Ok(Some(plan)),
                 Settled::Raced => {}
+            }
+            if completion.is_some() && failed_at(&failed, completes_at) {
+                return Err(StoreError::IdempotencyLost);
             }
             if planned.new_secret_at.is_some_and(|i| failed_at(&failed, i)) {
                 return Err(StoreError::AlreadyExists);
@@ -1302,7 +1479,7 @@ impl DynamoStore {
         id: &KeyId,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.mutate(account, id, &Change::Repair, None, audit)
+        self.mutate(account, id, &Change::Repair, None, audit, None)
             .await
             .map(|_| ())
     }
@@ -1404,6 +1581,7 @@ impl UpdateKey for DynamoStore {
                 &Change::Update(changes),
                 expected_version,
                 audit,
+                None,
             )
             .await?,
         )
@@ -1411,7 +1589,7 @@ impl UpdateKey for DynamoStore {
 }
 
 impl RollKey for DynamoStore {
-    async fn roll(
+    async fn roll_with(
         &self,
         account: &AccountId,
         id: &KeyId,
@@ -1419,6 +1597,7 @@ impl RollKey for DynamoStore {
         grace: chrono::Duration,
         expected_version: Option<u64>,
         audit: &Audit,
+        completion: Option<&Completion<'_>>,
     ) -> Result<KeyRecord, StoreError> {
         let change = Change::Roll {
             hash: key.hash(),
@@ -1426,7 +1605,7 @@ impl RollKey for DynamoStore {
             grace,
         };
         committed(
-            self.mutate(account, id, &change, expected_version, audit)
+            self.mutate(account, id, &change, expected_version, audit, completion)
                 .await?,
         )
     }
@@ -1504,7 +1683,7 @@ impl DeleteKey for DynamoStore {
         id: &KeyId,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.mutate(account, id, &Change::Delete, None, audit)
+        self.mutate(account, id, &Change::Delete, None, audit, None)
             .await?;
         // After the commit, detached: marking the events for expiry is
         // best effort and must never delay or fail the answer (the
@@ -1569,7 +1748,7 @@ impl RevokeLeaked for DynamoStore {
         }
         let (account, id) = (&lookup.account_id, &lookup.key_id);
         match self
-            .mutate(account, id, &Change::RevokeLeaked(*hash), None, audit)
+            .mutate(account, id, &Change::RevokeLeaked(*hash), None, audit, None)
             .await
         {
             Ok(Some(_)) => Ok(LeakOutcome::Revoked(id.clone())),

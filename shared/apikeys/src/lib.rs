@@ -7,6 +7,7 @@
 //! - [`store`]: one trait per store capability, the in-memory store.
 //! - [`change`]: every change to a key, planned once for both stores.
 //! - [`dynamo`]: the DynamoDB store (two items per key, one table).
+//! - [`idempotency`]: what the store keeps for `Idempotency-Key` (sealed answers).
 //! - [`invariant`]: what must hold between a key's items, and its checker.
 //! - [`table`]: the table's key schema and its creation.
 //! - [`audit`]: the events every change writes with it.
@@ -16,6 +17,7 @@
 pub mod audit;
 pub mod change;
 pub mod dynamo;
+pub mod idempotency;
 pub mod invariant;
 pub mod material;
 pub mod model;

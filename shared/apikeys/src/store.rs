@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, DELETED_EVENTS_KEPT, EventId, EventPage, KeyEvent};
 use crate::change::{self, Change, Plan};
+use crate::idempotency::{Claim, Completion, Entry, EntryId, Fingerprint, IdempotencyStore};
 use crate::invariant::Snapshot;
 use crate::material::{ApiKey, KeyHash};
 use crate::model::{AccountId, KeyChanges, KeyId, KeyLookup, KeyRecord, Page, Timestamp};
@@ -58,6 +59,10 @@ pub enum StoreError {
     DeadlineExceeded,
     #[error("a stored item is malformed: {0}")]
     Corrupt(String),
+    /// The request's `Idempotency-Key` claim lapsed and another request
+    /// holds it: the change was not written.
+    #[error("another request holds this Idempotency-Key")]
+    IdempotencyLost,
 }
 
 /// When the store work of one invocation must be over: the Lambda
@@ -133,6 +138,19 @@ pub trait CreateKey: Send + Sync {
         record: &KeyRecord,
         audit: &Audit,
         max_keys: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.create_with(record, audit, max_keys, None)
+    }
+
+    /// [`CreateKey::create`], completing a claimed `Idempotency-Key` entry
+    /// with the sealed answer in the same transaction
+    /// ([`StoreError::IdempotencyLost`] when the claim lapsed: nothing written).
+    fn create_with(
+        &self,
+        record: &KeyRecord,
+        audit: &Audit,
+        max_keys: u32,
+        completion: Option<&Completion<'_>>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -185,6 +203,22 @@ pub trait RollKey: Send + Sync {
         grace: chrono::Duration,
         expected_version: Option<u64>,
         audit: &Audit,
+    ) -> impl Future<Output = Result<KeyRecord, StoreError>> + Send {
+        self.roll_with(account, id, key, grace, expected_version, audit, None)
+    }
+
+    /// [`RollKey::roll`], completing a claimed `Idempotency-Key` entry with
+    /// the answer sealed from the committed record, in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn roll_with(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        key: &ApiKey,
+        grace: chrono::Duration,
+        expected_version: Option<u64>,
+        audit: &Audit,
+        completion: Option<&Completion<'_>>,
     ) -> impl Future<Output = Result<KeyRecord, StoreError>> + Send;
 }
 
@@ -265,6 +299,7 @@ pub trait KeyStore:
     + ListEvents
     + RevokeLeaked
     + ExpiryLog
+    + IdempotencyStore
 {
 }
 impl<T> KeyStore for T where
@@ -279,6 +314,7 @@ impl<T> KeyStore for T where
         + ListEvents
         + RevokeLeaked
         + ExpiryLog
+        + IdempotencyStore
 {
 }
 
@@ -382,6 +418,7 @@ struct State {
     /// Deleted keys: when.
     gone: HashMap<(AccountId, KeyId), Timestamp>,
     counts: HashMap<AccountId, u32>,
+    idempotency: HashMap<EntryId, Entry>,
 }
 
 impl MemoryStore {
@@ -464,23 +501,94 @@ impl RecordUse for MemoryStore {
     }
 }
 
+impl State {
+    /// Checks that `completion`'s claim still holds its entry and seals the
+    /// answer for `record`; nothing is written yet.
+    fn sealed_for(
+        &self,
+        completion: Option<&Completion<'_>>,
+        record: &KeyRecord,
+    ) -> Result<Option<(EntryId, crate::idempotency::Sealed)>, StoreError> {
+        let Some(c) = completion else {
+            return Ok(None);
+        };
+        match self.idempotency.get(&c.entry) {
+            Some(e) if e.token == c.token && e.answer.is_none() => {
+                Ok(Some((c.entry, (c.seal)(record)?)))
+            }
+            _ => Err(StoreError::IdempotencyLost),
+        }
+    }
+
+    fn complete(&mut self, sealed: Option<(EntryId, crate::idempotency::Sealed)>) {
+        if let Some((entry, answer)) = sealed
+            && let Some(e) = self.idempotency.get_mut(&entry)
+        {
+            e.answer = Some(answer);
+        }
+    }
+}
+
+impl IdempotencyStore for MemoryStore {
+    async fn claim(
+        &self,
+        entry: &EntryId,
+        fingerprint: &Fingerprint,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let mut state = self.state()?;
+        if let Some(found) = state.idempotency.get(entry)
+            && !found.replaceable_at(now)
+        {
+            return Ok(found.answers(fingerprint));
+        }
+        let token = crate::material::random_base62(24);
+        state.idempotency.insert(
+            *entry,
+            Entry {
+                fingerprint: *fingerprint,
+                created_at: now,
+                token: token.clone(),
+                answer: None,
+                lock_until: now + crate::idempotency::LOCK,
+            },
+        );
+        Ok(Claim::Claimed(token))
+    }
+
+    async fn release(&self, entry: &EntryId, token: &str) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state
+            .idempotency
+            .get(entry)
+            .is_some_and(|e| e.token == token && e.answer.is_none())
+        {
+            state.idempotency.remove(entry);
+        }
+        Ok(())
+    }
+}
+
 impl CreateKey for MemoryStore {
-    async fn create(
+    async fn create_with(
         &self,
         record: &KeyRecord,
         audit: &Audit,
         max_keys: u32,
+        completion: Option<&Completion<'_>>,
     ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         let rk = (record.account_id.clone(), record.id.clone());
         if state.lookups.contains_key(&record.hash) || state.records.contains_key(&rk) {
             return Err(StoreError::AlreadyExists);
         }
+        let sealed = state.sealed_for(completion, record)?;
         let count = state.counts.entry(record.account_id.clone()).or_default();
         if *count >= max_keys {
             return Err(StoreError::KeyLimitReached);
         }
         *count += 1;
+        state.complete(sealed);
         state.lookups.insert(record.hash, record.lookup());
         state.records.insert(rk, record.clone());
         state.event(&record.account_id, KeyEvent::created(record, audit));
@@ -539,6 +647,7 @@ impl MemoryStore {
         change: &Change<'_>,
         expected: Option<u64>,
         audit: &Audit,
+        completion: Option<&Completion<'_>>,
     ) -> Result<Option<Plan>, StoreError> {
         let mut state = self.state()?;
         let rk = (account.clone(), id.clone());
@@ -571,6 +680,11 @@ impl MemoryStore {
                 ));
             }
         }
+        let sealed = match &plan.after {
+            Some(after) => state.sealed_for(completion, after)?,
+            None => None,
+        };
+        state.complete(sealed);
         for hash in &writes.remove {
             state.lookups.remove(hash);
         }
@@ -616,6 +730,7 @@ impl UpdateKey for MemoryStore {
             &Change::Update(changes),
             expected_version,
             audit,
+            None,
         )?)
     }
 }
@@ -627,7 +742,7 @@ pub(crate) fn committed(plan: Option<Plan>) -> Result<KeyRecord, StoreError> {
 }
 
 impl RollKey for MemoryStore {
-    async fn roll(
+    async fn roll_with(
         &self,
         account: &AccountId,
         id: &KeyId,
@@ -635,13 +750,14 @@ impl RollKey for MemoryStore {
         grace: chrono::Duration,
         expected_version: Option<u64>,
         audit: &Audit,
+        completion: Option<&Completion<'_>>,
     ) -> Result<KeyRecord, StoreError> {
         let change = Change::Roll {
             hash: key.hash(),
             prefix: key.display_prefix(),
             grace,
         };
-        committed(self.mutate(account, id, &change, expected_version, audit)?)
+        committed(self.mutate(account, id, &change, expected_version, audit, completion)?)
     }
 }
 
@@ -652,7 +768,7 @@ impl DeleteKey for MemoryStore {
         id: &KeyId,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.mutate(account, id, &Change::Delete, None, audit)
+        self.mutate(account, id, &Change::Delete, None, audit, None)
             .map(|_| ())
     }
 }
@@ -682,7 +798,7 @@ impl RevokeLeaked for MemoryStore {
             return Ok(LeakOutcome::NotOurs);
         }
         let (account, id) = (&lookup.account_id, &lookup.key_id);
-        match self.mutate(account, id, &Change::RevokeLeaked(*hash), None, audit) {
+        match self.mutate(account, id, &Change::RevokeLeaked(*hash), None, audit, None) {
             Ok(Some(_)) => Ok(LeakOutcome::Revoked(id.clone())),
             Ok(None) => Ok(LeakOutcome::AlreadyRevoked(id.clone())),
             Err(StoreError::NotFound) => Ok(LeakOutcome::NotOurs),

@@ -5,11 +5,13 @@
 //! - [`input`]: body limits, content type, JSON objects and the field validators;
 //! - [`ApiError`] and [`finish`]: the one place errors become responses (JSON
 //!   `{"error":{"code","message"}}`, CORS on every response);
+//! - [`idempotency`]: `Idempotency-Key` on create and roll (sealed answers);
 //! - [`view`]: the records as the API returns them (never the hash);
 //! - [`deadline`]: when a handler's store work must be over;
 //! - [`finish_change`]: [`finish`] for changes, which first flushes the
 //!   authorizer result cache when the change may have made a cached answer wrong.
 
+pub mod idempotency;
 pub mod input;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -209,6 +211,20 @@ pub enum ApiError {
     #[error("`If-Match` must be one entity tag such as \"3\", or *")]
     InvalidIfMatch,
     #[error(
+        "`Idempotency-Key` must be one value of 16 to 255 printable ASCII characters (a UUIDv4, say), bare or in double quotes"
+    )]
+    InvalidIdempotencyKey,
+    #[error(
+        "this Idempotency-Key was used within the last 24 hours for a different request: use a new value for a new request"
+    )]
+    IdempotencyKeyReused,
+    #[error(
+        "a request with this Idempotency-Key is still being processed: try again after Retry-After seconds"
+    )]
+    IdempotencyInProgress,
+    #[error("internal error")]
+    Sealing,
+    #[error(
         "the key store is unavailable or did not answer in time; a change this request asked for may or may not have been applied: read the key back before trying again"
     )]
     Unavailable(#[source] StoreError),
@@ -238,7 +254,11 @@ impl ApiError {
             | ApiError::EmptyUpdate
             | ApiError::InvalidLimit
             | ApiError::InvalidToken
-            | ApiError::InvalidIfMatch => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidIfMatch
+            | ApiError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::Sealing => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Throttled(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -263,6 +283,10 @@ impl ApiError {
             ApiError::InvalidLimit => "invalid_limit",
             ApiError::InvalidToken => "invalid_token",
             ApiError::InvalidIfMatch => "invalid_if_match",
+            ApiError::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyInProgress => "idempotency_in_progress",
+            ApiError::Sealing => "internal_error",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Throttled(_) => "throttled",
             ApiError::Internal(_) => "internal_error",
@@ -289,6 +313,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_)
             | StoreError::MissingTable(_)
             | StoreError::DeadlineExceeded => ApiError::Unavailable(err),
+            StoreError::IdempotencyLost => ApiError::IdempotencyInProgress,
             StoreError::AlreadyExists | StoreError::Corrupt(_) => ApiError::Internal(err),
         }
     }
@@ -319,6 +344,8 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 pub struct Reply {
     pub status: StatusCode,
     pub body: Option<Value>,
+    /// The body as text, sent as it is (a replayed answer); wins over `body`.
+    pub text: Option<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The change may have made a cached authorizer answer wrong: flush
     /// before answering ([`finish_change`]).
@@ -330,6 +357,7 @@ impl Reply {
         Reply {
             status,
             body: Some(body),
+            text: None,
             headers: Vec::new(),
             flush_cache: false,
         }
@@ -339,6 +367,7 @@ impl Reply {
         Reply {
             status: StatusCode::NO_CONTENT,
             body: None,
+            text: None,
             headers: Vec::new(),
             flush_cache: false,
         }
@@ -348,6 +377,13 @@ impl Reply {
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Reply {
         self.headers.push((name, value));
         self
+    }
+
+    /// The body exactly as it is sent (JSON), if there is one.
+    pub fn body_text(&self) -> Option<String> {
+        self.text
+            .clone()
+            .or_else(|| self.body.as_ref().map(Value::to_string))
     }
 
     /// Marks the change as one a cached authorizer answer may not survive.
@@ -455,7 +491,9 @@ pub fn finish(
                 status,
                 json!({"error": {"code": err.code(), "message": err.to_string()}}),
             );
-            if status == StatusCode::SERVICE_UNAVAILABLE {
+            if status == StatusCode::SERVICE_UNAVAILABLE
+                || matches!(err, ApiError::IdempotencyInProgress)
+            {
                 reply.header(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
             } else {
                 reply
@@ -465,14 +503,18 @@ pub fn finish(
     let mut builder = Response::builder()
         .status(reply.status)
         .header(ACCESS_CONTROL_ALLOW_ORIGIN, config.dashboard_origin.clone())
-        .header("access-control-expose-headers", "ETag");
+        .header(
+            "access-control-expose-headers",
+            "ETag, Idempotent-Replayed, Retry-After",
+        );
+    let text = reply.body_text();
     for (name, value) in reply.headers {
         builder = builder.header(name, value);
     }
-    let body = match reply.body {
-        Some(v) => {
+    let body = match text {
+        Some(text) => {
             builder = builder.header(CONTENT_TYPE, "application/json");
-            Body::Text(v.to_string())
+            Body::Text(text)
         }
         None => Body::Empty,
     };
@@ -513,6 +555,10 @@ mod tests {
             ApiError::InvalidLimit,
             ApiError::InvalidToken,
             ApiError::InvalidIfMatch,
+            ApiError::InvalidIdempotencyKey,
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyInProgress,
+            ApiError::Sealing,
             ApiError::Unavailable(StoreError::Unavailable("x".into())),
             ApiError::Throttled(StoreError::Throttled("x".into())),
             ApiError::Internal(StoreError::Corrupt("x".into())),

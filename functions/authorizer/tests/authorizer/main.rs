@@ -144,13 +144,16 @@ impl<S: RecordUse> RecordUse for Counting<S> {
 }
 
 impl<S: CreateKey> CreateKey for Counting<S> {
-    async fn create(
+    async fn create_with(
         &self,
         record: &KeyRecord,
         audit: &apikeys::Audit,
         max_keys: u32,
+        completion: Option<&apikeys::idempotency::Completion<'_>>,
     ) -> Result<(), StoreError> {
-        self.inner.create(record, audit, max_keys).await
+        self.inner
+            .create_with(record, audit, max_keys, completion)
+            .await
     }
 }
 
