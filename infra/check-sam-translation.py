@@ -198,6 +198,9 @@ def every_protected_method_runs_the_lambda_authorizer_cached_only_when_asked():
         cfn = deployed(AuthorizerCacheTtl=ttl)
         b = body(cfn, "ProtectedApi")
         auth = b["securityDefinitions"]["ApiKeyAuthorizer"]
+        # As SAM writes REQUEST authorizers: `name` is documented as an
+        # identity source, and none may be there with caching off.
+        assert auth["name"] == "Unused", auth["name"]
         assert auth["x-amazon-apigateway-authtype"] == "custom"
         a = auth["x-amazon-apigateway-authorizer"]
         assert a["type"] == "request"
@@ -207,6 +210,7 @@ def every_protected_method_runs_the_lambda_authorizer_cached_only_when_asked():
         assert len(ops) == 31, len(ops)
         for path, method, op in ops:
             assert op.get("security") == [{"ApiKeyAuthorizer": []}], f"{method} {path}: {op.get('security')}"
+            assert "responses" in op, f"{method} {path}: Swagger 2.0 requires responses"
         env = cfn["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
         assert str(env["AUTHORIZER_CACHE_TTL"]) == str(ttl), env
 
@@ -247,8 +251,9 @@ def with_caching_on_narrowing_changes_flush_through_a_guaranteed_path():
         (sched,) = of_type(cfn, "AWS::Scheduler::Schedule").values()
         assert sched["Properties"]["ScheduleExpression"] == "rate(1 minute)"
         assert json.loads(sched["Properties"]["Target"]["Input"]) == {"sweep": "expiries"}
+        assert "Name" not in sched["Properties"], "a fixed schedule name collides across stacks"
         fn = res["CacheFlushFunction"]["Properties"]
-        assert fn["ReservedConcurrentExecutions"] == 1
+        assert "ReservedConcurrentExecutions" not in fn, "a new account may reserve no concurrency" 
         watched = {
             a["Properties"]["MetricName"]
             for a in of_type(cfn, "AWS::CloudWatch::Alarm").values()
@@ -412,6 +417,87 @@ def functions_have_least_privilege_on_the_table():
                     cond = st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
                     assert cond == ["EXPIRY#*"], cond
         assert got == actions, (role, got)
+
+
+@check
+def every_operation_of_both_apis_has_responses():
+    for ttl in (0, 300):
+        cfn = deployed(AuthorizerCacheTtl=ttl)
+        for api in ("DashboardApi", "ProtectedApi"):
+            for path, method, op in operations(cfn, api):
+                if method.startswith("x-") or method == "parameters":
+                    continue
+                assert isinstance(op.get("responses"), dict), (ttl, api, method, path)
+
+
+@check
+def the_account_logging_role_is_kept_and_waited_for_when_the_stack_sets_it():
+    on = deployed(SetApiGatewayLogsRole="true")
+    for name in ("ApiGatewayLogsRole", "ApiGatewayAccount"):
+        res = on["Resources"][name]
+        assert res.get("DeletionPolicy") == "Retain" and res.get("UpdateReplacePolicy") == "Retain", name
+    apis = of_type(on, "AWS::ApiGateway::RestApi")
+    assert len(apis) == 2, sorted(apis)
+    for name, api in apis.items():
+        # A reference in the API makes it, its deployment and its stage wait.
+        assert "ApiGatewayAccount" in json.dumps(api["Properties"]), name
+        (stage,) = stages_of(on, name).values()
+        assert "AccessLogSetting" in stage["Properties"], name
+    off = deployed(SetApiGatewayLogsRole="false")
+    assert "ApiGatewayAccount" not in off["Resources"]
+    for name, api in of_type(off, "AWS::ApiGateway::RestApi").items():
+        assert "ApiGatewayAccount" not in json.dumps(api["Properties"]), name
+
+
+@check
+def throttling_is_described_as_what_it_is_per_method():
+    for name in ("ProtectedThrottleRate", "ProtectedThrottleBurst"):
+        text = SOURCE["Parameters"][name]["Description"].lower()
+        assert "each method" in text, (name, text)
+    cfn = deployed()
+    (stage,) = stages_of(cfn, "ProtectedApi").values()
+    (setting,) = stage["Properties"]["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*"), setting
+
+
+# Properties that give a resource its physical name in the account.
+NAME_KEYS = ("Name", "FunctionName", "TableName", "RoleName", "AlarmName", "ScheduleName",
+             "LogGroupName", "TopicName", "QueueName", "StateMachineName", "PolicyName")
+
+
+@check
+def a_second_stack_in_the_account_has_no_name_in_common_with_the_first():
+    for ttl in (0, 300):
+        seen = []
+        for stack in ("keys-staging", "keys-prod"):
+            cfn = deployed(AuthorizerCacheTtl=ttl, **{"AWS::StackName": stack})
+            named = {}
+            for lid, res in cfn["Resources"].items():
+                for key in NAME_KEYS:
+                    value = res.get("Properties", {}).get(key)
+                    if value is not None:
+                        named[(lid, key)] = json.dumps(value, sort_keys=True)
+            seen.append(named)
+        first, second = seen
+        # A name that refers to another resource (Ref, GetAtt) or to the
+        # stack's name differs between stacks; a literal does not.
+        derived = ('"Ref"', '"Fn::GetAtt"', "AWS::StackName")
+        fixed = sorted(k for k, v in first.items()
+                       if second.get(k) == v and not any(d in v for d in derived))
+        # Inline IAM policy names are scoped to their role, not the account.
+        fixed = [k for k in fixed if k[1] != "PolicyName"]
+        assert not fixed, (ttl, fixed)
+
+
+@check
+def nothing_reserves_concurrency_by_default():
+    for ttl in (0, 300):
+        cfn = deployed(AuthorizerCacheTtl=ttl)
+        reserved = {k for k, v in of_type(cfn, "AWS::Lambda::Function").items()
+                    if "ReservedConcurrentExecutions" in v["Properties"]}
+        assert not reserved, (ttl, reserved)
+    cfn = deployed(AuthorizerReservedConcurrency=50)
+    assert cfn["Resources"]["AuthorizerFunction"]["Properties"]["ReservedConcurrentExecutions"] == 50
 
 
 def main():

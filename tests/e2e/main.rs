@@ -444,8 +444,8 @@ async fn client_sent_identity_headers_never_reach_the_backend() {
 }
 
 /// The echo backend holds to the backend's contract (README): the origin
-/// secret, exactly one X-Account-Id in any letter case, no key header but
-/// the gateway's placeholder.
+/// secret, exactly one X-Account-Id in any letter case, at most one
+/// X-Key-Id and X-Key-Scopes, no key header but the gateway's placeholder.
 #[test]
 fn the_echo_backend_refuses_what_did_not_come_through_the_gateway() {
     use local_stack::{KEY_HEADER_PLACEHOLDER, LOCAL_ORIGIN_SECRET, echo_backend};
@@ -475,6 +475,14 @@ fn the_echo_backend_refuses_what_did_not_come_through_the_gateway() {
         let mut two = good.to_vec();
         two.push((second, "acct-2"));
         assert_eq!(call(&two), 400, "two X-Account-Id ({second})");
+    }
+    for dup in ["X-Key-Id", "x-key-id", "X-Key-Scopes", "X-KEY-SCOPES"] {
+        let mut two = good.to_vec();
+        two.push(("X-Key-Id", "k1"));
+        two.push(("X-Key-Scopes", "links.read"));
+        assert_eq!(call(&two), 200, "one of each");
+        two.push((dup, "all"));
+        assert_eq!(call(&two), 400, "a second {dup}");
     }
     assert_eq!(call(&good[..2]), 200, "no key header at all is fine");
     assert_eq!(call(&[good[0], good[2]]), 400, "no X-Account-Id");

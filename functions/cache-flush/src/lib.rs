@@ -19,8 +19,11 @@
 //!   within a minute with caching on.
 //!
 //! Flushes are paced to at most one per [`MIN_INTERVAL`] per execution
-//! environment; the function's reserved concurrency of 1 makes that one
-//! per stage, well inside the control plane's 10 requests/s.
+//! environment. Nothing reserves concurrency (a new account may reserve
+//! none), so several instances may flush at once: API Gateway throttles the
+//! control plane, the SDK retries a throttled flush, and a flush still
+//! throttled fails its batch, which Lambda retries (the sweep's, EventBridge
+//! Scheduler).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -307,6 +310,25 @@ mod tests {
         ));
         // Lambda's retry of the same batch.
         assert!(stream_batch(&flusher, &batch).await.is_ok());
+        assert_eq!(fake.flushes(), 1);
+    }
+
+    /// Without reserved concurrency, two instances (two stream shards, or
+    /// a batch and the sweep) may flush at once; API Gateway throttles the
+    /// control plane. A flush still throttled after the SDK's retries fails
+    /// its batch, and Lambda's retry of it flushes.
+    #[tokio::test]
+    async fn a_flush_throttled_by_api_gateway_fails_the_batch_for_a_retry() {
+        let fake = FakeApiGateway::failing(100, 429).await;
+        let one = Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
+        let two = Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
+        let batch = vec![record("REMOVE", "HASH#ab", lookup(true, "x"), Value::Null)];
+        let (a, b) = tokio::join!(stream_batch(&one, &batch), stream_batch(&two, &batch));
+        assert!(matches!(a, Err(CacheFlushError::Flush(_))), "{a:?}");
+        assert!(matches!(b, Err(CacheFlushError::Flush(_))), "{b:?}");
+        assert_eq!(fake.flushes(), 0);
+        fake.fail_next(0, 429);
+        assert!(stream_batch(&one, &batch).await.is_ok(), "Lambda's retry");
         assert_eq!(fake.flushes(), 1);
     }
 

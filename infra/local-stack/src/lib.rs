@@ -571,8 +571,8 @@ pub fn integration_headers(
 /// The echo backend, holding to the contract the README states for the real
 /// one: it answers only a request that carries the origin secret
 /// (`X-Origin-Verify`), takes the tenant from exactly one `X-Account-Id`
-/// (any letter case counts), and refuses any key header that is not the
-/// gateway's placeholder. It answers with the route and what it received.
+/// (any letter case counts), refuses a second `X-Key-Id` or `X-Key-Scopes`,
+/// and refuses any key header that is not the gateway's placeholder. It answers with the route and what it received.
 pub fn echo_backend(
     headers: &[(String, String)],
     route: &scopes::Route,
@@ -596,6 +596,13 @@ pub fn echo_backend(
     let account = values("X-Account-Id");
     if account.len() != 1 {
         return refuse(400, "not exactly one X-Account-Id");
+    }
+    // The key's id and scopes: the gateway's one value each, never a second
+    // one a client smuggled in beside it.
+    for name in ["X-Key-Id", "X-Key-Scopes"] {
+        if values(name).len() > 1 {
+            return refuse(400, "a duplicated X-Key-* header");
+        }
     }
     for key_header in ["x-api-key", "authorization"] {
         if values(key_header)

@@ -31,11 +31,15 @@ pub const AUTHORIZER: &str = "ApiKeyAuthorizer";
 /// The authorizer's definition: result TTL `AuthorizerCacheTtl`; identity
 /// source `x-api-key` only with caching on (API Gateway requires one then,
 /// and answers 401 itself without it), none with caching off so either key
-/// header works.
+/// header works. `name` is `Unused`, as SAM writes for REQUEST authorizers:
+/// AWS documents `name` as an identity source, and `x-api-key` there could
+/// make API Gateway refuse a call that carries only `Authorization: Bearer`.
+/// Every operation has `responses` (Swagger 2.0 requires it; SAM writes
+/// `{}` for the operations it generates).
 const SECURITY_DEFINITIONS: &str = r#"        securityDefinitions:
           ApiKeyAuthorizer:
             type: apiKey
-            name: x-api-key
+            name: Unused
             in: header
             x-amazon-apigateway-authtype: custom
             x-amazon-apigateway-authorizer:
@@ -86,6 +90,7 @@ pub fn protected_paths() -> String {
                     );
                 }
             }
+            let _ = writeln!(out, "              responses: {{}}");
             let _ = writeln!(out, "              security:");
             let _ = writeln!(out, "                - {AUTHORIZER}: []");
             let _ = writeln!(out, "              x-amazon-apigateway-integration:");
