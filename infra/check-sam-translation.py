@@ -369,17 +369,28 @@ def the_alarms_watch_store_failures_5xx_and_throttling():
         p = a["Properties"]
         assert p["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
         if "MetricName" in p:
-            metrics.add((p["Namespace"], p["MetricName"]))
+            ns = p["Namespace"]
+            metrics.add((ns if isinstance(ns, str) else json.dumps(ns, sort_keys=True), p["MetricName"]))
         for m in p.get("Metrics", []):
             if "MetricStat" in m:
                 metrics.add((m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"]))
-    for want in [("AWS/Lambda", "Errors"), ("AWS/ApiGateway", "5XXError"), ("AWS/Lambda", "Throttles"),
+    for want in [("AWS/ApiGateway", "5XXError"), ("AWS/Lambda", "Throttles"),
                  ("AWS/DynamoDB", "ReadThrottleEvents"), ("AWS/DynamoDB", "WriteThrottleEvents")]:
         assert want in metrics, want
-    errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    assert any(
-        e["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AuthorizerFunction"}}] for e in errors
-    ), "the authorizer's errors"
+    # Every 401 is a Lambda error of the authorizer: no alarm may watch it.
+    for name, a in alarms.items():
+        p = a["Properties"]
+        watches_authorizer = {"Name": "FunctionName", "Value": {"Ref": "AuthorizerFunction"}} in p.get("Dimensions", [])
+        assert not (watches_authorizer and p.get("MetricName") == "Errors"), name
+    # Store failures: a metric filter on the decision log's `decision`.
+    (mf,) = of_type(cfn, "AWS::Logs::MetricFilter").values()
+    assert mf["Properties"]["LogGroupName"] == {"Ref": "AuthorizerLogs"}
+    assert mf["Properties"]["FilterPattern"] == '{ $.fields.decision = "error" }'
+    (t,) = mf["Properties"]["MetricTransformations"]
+    watched = [a for a in alarms.values()
+               if (a["Properties"].get("Namespace"), a["Properties"].get("MetricName"))
+               == (t["MetricNamespace"], t["MetricName"])]
+    assert len(watched) == 1 and watched[0]["Properties"]["Threshold"] == 1, watched
 
 
 @check

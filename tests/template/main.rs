@@ -693,3 +693,24 @@ fn nothing_local_only_is_deployed() {
         "the deployed build compiles no local-only function"
     );
 }
+
+/// The store-failure alarm counts the decision the authorizer logs when it
+/// fails closed, and only that: not AWS/Lambda `Errors`, which every 401 is.
+#[test]
+fn the_authorizer_alarm_counts_store_failures_not_401s() {
+    let t = template();
+    let filter = &resource(&t, "AuthorizerStoreFailures")["Properties"];
+    assert_eq!(
+        filter["FilterPattern"],
+        format!(
+            "{{ $.fields.decision = \"{}\" }}",
+            authorizer::STORE_FAILURE_DECISION
+        )
+    );
+    assert_eq!(filter["LogGroupName"], json!({"Ref": "AuthorizerLogs"}));
+    let alarm = &resource(&t, "AuthorizerErrorsAlarm")["Properties"];
+    let metric = &filter["MetricTransformations"][0];
+    assert_eq!(alarm["MetricName"], metric["MetricName"]);
+    assert_eq!(alarm["Namespace"], metric["MetricNamespace"]);
+    assert_ne!(alarm["Namespace"], "AWS/Lambda");
+}

@@ -108,6 +108,11 @@ impl Reason {
     }
 }
 
+/// The decision log's `decision` on a store failure (fail closed): the one
+/// the template's metric filter counts for `AuthorizerErrorsAlarm` (a 401 is
+/// `unauthorized`, a Deny `deny`; neither pages anyone).
+pub const STORE_FAILURE_DECISION: &str = "error";
+
 /// How long before the invocation's deadline the store read must be given
 /// up, to fail closed (500) by ourselves rather than by the function's timeout.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
@@ -343,7 +348,7 @@ impl DecisionLog<'_> {
 
     fn store_failure(&self, err: &StoreError) {
         tracing::error!(
-            decision = "error",
+            decision = STORE_FAILURE_DECISION,
             request_id = self.request_id,
             method = self.method,
             resource = self.resource,

@@ -22,9 +22,29 @@ const OWN_TARGETS: &[&str] = &[
     "get_key",
     "update_key",
     "delete_key",
+    "roll_key",
+    "list_key_events",
+    "secret_scanning",
+    "cache_flush",
+    "authorizer_cache",
     "keys_api",
+    "lambda_support",
     "local_stack",
 ];
+
+/// `lambda_runtime` logs, at ERROR and under this target, every error a
+/// handler returns (`error!("{error:?}")`, a message and nothing else) and
+/// every panic (`error!(?error, "user handler panicked")`, with an `error`
+/// field). The authorizer answers every 401 with an error (`Unauthorized`,
+/// as API Gateway requires): the first would log each bad key a bot sends as
+/// an ERROR. Each handler logs its own failures with their cause, so the
+/// runtime's echo of a returned error is dropped; its panic lines are kept.
+const RUNTIME_ERRORS: &str = "lambda_runtime::layers::panic";
+
+/// Whether an event is the runtime's echo of an error a handler returned.
+pub fn is_returned_error_echo(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == RUNTIME_ERRORS && meta.is_event() && meta.fields().field("error").is_none()
+}
 
 /// The cap: DEBUG for everything but this project's crates.
 pub fn dependency_cap() -> Targets {
@@ -55,7 +75,10 @@ pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry()
         .with(dependency_cap())
-        .with(env_filter());
+        .with(env_filter())
+        .with(tracing_subscriber::filter::filter_fn(|meta| {
+            !is_returned_error_echo(meta)
+        }));
     let _ = if json {
         registry
             .with(

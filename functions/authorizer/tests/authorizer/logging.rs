@@ -78,6 +78,86 @@ async fn serve_connection(
     }
 }
 
+/// Runs the real binary on one event with these environment variables;
+/// returns the path it posted its answer to, the answer and its logs.
+async fn run_once(event: String, table: &str, env: &[(&str, &str)]) -> (String, String, String) {
+    let (runtime_api, mut posted) = fake_runtime_api(event).await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authorizer"));
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "authorizer")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("TABLE_NAME", table)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf).await;
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())
+        .await
+        .expect("the function answered nothing within 30 s")
+        .unwrap();
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let (stdout, stderr) = (stdout.await.unwrap(), stderr.await.unwrap());
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    (path, body, logs)
+}
+
+/// A 401 is an answer, not a failure: the function's error (`Unauthorized`,
+/// as API Gateway needs) leaves no ERROR line, only the decision at INFO.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_leaves_no_error_line() {
+    let store = fresh_dynamo_store("auth-401-log").await;
+    let unknown = apikeys::ApiKey::generate();
+    for key in ["key-not-a-real-key", unknown.expose_secret()] {
+        let mut ev: Value = serde_json::from_str(FIXTURE).unwrap();
+        set_headers(&mut ev, &[("x-api-key", key)]);
+        let (path, body, logs) = run_once(
+            ev.to_string(),
+            store.table(),
+            &[
+                ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            path,
+            format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/error"),
+            "{body}\n{logs}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["errorType"],
+            "Unauthorized"
+        );
+        assert!(logs.contains("\"decision\":\"unauthorized\""), "{logs}");
+        assert!(
+            !logs.contains("\"level\":\"ERROR\""),
+            "an ERROR line for a 401:\n{logs}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logging_of_a_handled_event_reveals_no_key_or_hash() {
     let store = fresh_dynamo_store("auth-logging").await;
