@@ -22,7 +22,6 @@ from samtranslator.translator.transform import transform  # noqa: E402
 
 BASE = {
     "UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_example",
-    "OriginVerifySecret": "o" * 40,
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
@@ -152,7 +151,6 @@ def a_changed_parameter_reaches_the_live_stage():
     changes = [
         ("ProtectedApi", {"BackendUrl": "https://a.example.com"}, {"BackendUrl": "https://b.example.com"}),
         ("DashboardApi", {"DashboardOrigin": "https://a.example.com"}, {"DashboardOrigin": "https://b.example.com"}),
-        ("ProtectedApi", {"OriginVerifySecret": "a" * 40}, {"OriginVerifySecret": "b" * 40}),
     ]
     for api, before, after in changes:
         first = translate(**before)
@@ -292,10 +290,7 @@ def the_gateways_own_errors_carry_cors():
 @check
 def the_backend_gets_the_origin_secret_and_never_the_key():
     cfn = translate()
-    (stage,) = stages_of(cfn, "ProtectedApi").values()
-    assert stage["Properties"]["Variables"] == {"originVerify": {"Ref": "OriginVerifySecret"}}
     params = SOURCE["Parameters"]
-    assert params["OriginVerifySecret"].get("NoEcho") is True
     assert re.match(params["BackendUrl"]["AllowedPattern"], "https://backend.example.com")
     assert not re.match(params["BackendUrl"]["AllowedPattern"], "http://backend.example.com"), "BackendUrl must be https"
     for path, method, op in operations(cfn, "ProtectedApi"):
@@ -307,7 +302,7 @@ def the_backend_gets_the_origin_secret_and_never_the_key():
             "integration.request.header.X-Account-Id": "context.authorizer.accountId",
             "integration.request.header.X-Key-Id": "context.authorizer.keyId",
             "integration.request.header.X-Key-Scopes": "context.authorizer.scopes",
-            "integration.request.header.X-Origin-Verify": "stageVariables.originVerify",
+            "integration.request.header.X-Origin-Verify": "context.authorizer.originVerify",
             "integration.request.header.x-api-key": "'redacted'",
             "integration.request.header.Authorization": "'redacted'",
         }
@@ -416,6 +411,8 @@ def functions_have_least_privilege_on_the_table():
                 a = set(a if isinstance(a, list) else [a])
                 if a == {"apigateway:DELETE"}:
                     continue  # the flush: its own check
+                if a == {"secretsmanager:GetSecretValue"}:
+                    continue  # the origin secret: its own check
                 got |= a
                 assert st["Resource"] == {"Fn::GetAtt": ["KeysTable", "Arn"]}, (role, st)
                 # The authorizer's only write: lastUsedAt, nothing else.
@@ -469,6 +466,35 @@ def throttling_is_described_as_what_it_is_per_method():
     (stage,) = stages_of(cfn, "ProtectedApi").values()
     (setting,) = stage["Properties"]["MethodSettings"]
     assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*"), setting
+
+
+@check
+def no_credential_in_stage_variables_environment_or_parameter_defaults():
+    """The origin secret is generated in Secrets Manager and read by the
+    authorizer at cold start: no stage variable (apigateway:GET reads them),
+    no environment variable value and no parameter (or default) holds it."""
+    for ttl in (0, 300):
+        cfn = deployed(AuthorizerCacheTtl=ttl)
+        for name, stage in of_type(cfn, "AWS::ApiGateway::Stage").items():
+            assert not stage["Properties"].get("Variables"), (name, stage["Properties"].get("Variables"))
+        secret = cfn["Resources"]["OriginVerify"]
+        assert secret["Type"] == "AWS::SecretsManager::Secret"
+        gen = secret["Properties"]["GenerateSecretString"]
+        assert gen["PasswordLength"] >= 32 and "SecretString" not in secret["Properties"], gen
+        fn = cfn["Resources"]["AuthorizerFunction"]["Properties"]
+        assert fn["Environment"]["Variables"]["ORIGIN_SECRET_ARN"] == {"Ref": "OriginVerify"}
+        role = cfn["Resources"]["AuthorizerFunctionRole"]["Properties"]["Policies"]
+        reads = [st for pol in role for st in pol["PolicyDocument"]["Statement"]
+                 if "secretsmanager:GetSecretValue" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])]
+        assert reads and all(st["Resource"] == {"Ref": "OriginVerify"} for st in reads), reads
+        others = [k for k, v in of_type(cfn, "AWS::IAM::Role").items() if k != "AuthorizerFunctionRole"
+                  and "secretsmanager" in json.dumps(v)]
+        assert not others, others
+        for name, f in of_type(cfn, "AWS::Lambda::Function").items():
+            for var, value in f["Properties"].get("Environment", {}).get("Variables", {}).items():
+                assert not re.search("SECRET$|PASSWORD|TOKEN", var) or var == "ORIGIN_SECRET_ARN", (name, var)
+    for name, p in SOURCE["Parameters"].items():
+        assert not p.get("NoEcho"), f"{name}: a secret parameter"
 
 
 # Properties that give a resource its physical name in the account.

@@ -318,7 +318,7 @@ async fn call<S: Inspect>(store: &S, key: &ApiKey, scope: Scope) -> Output {
     let settings = Settings {
         // Uses are recorded often: the authorizer's writes race the changes.
         last_used_interval: chrono::Duration::milliseconds(50),
-        cache_ttl: 0,
+        ..Settings::default()
     };
     let deadline = Deadline::after(std::time::Duration::from_secs(10));
     match authorizer::authorize(store, &settings, &event, Utc::now(), "h", deadline).await {

@@ -497,6 +497,17 @@ fn least_privilege_on_the_table() {
         if flushing.contains(name) {
             assert_eq!(policies.len(), 2, "{name}: the table, and the flush");
             assert_eq!(policies[1], flush_policy(), "{name}");
+        } else if *name == "AuthorizerFunction" {
+            assert_eq!(
+                policies.len(),
+                2,
+                "{name}: the table, and the origin secret"
+            );
+            assert_eq!(
+                policies[1],
+                json!({"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "OriginVerify"}}]}),
+                "{name}: its own origin secret only"
+            );
         } else {
             assert_eq!(
                 policies.len(),

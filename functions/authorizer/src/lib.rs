@@ -122,7 +122,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2700);
 
 /// The authorizer's settings, read once per cold start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
     /// A key's use is recorded at most once per this interval
     /// (`LAST_USED_INTERVAL_SECONDS`, default 300).
@@ -131,6 +131,24 @@ pub struct Settings {
     /// (`AUTHORIZER_CACHE_TTL`, 0 to 3600, default 0 = caching off). Above 0
     /// the policy is the cacheable one (module docs).
     pub cache_ttl: u32,
+    /// The origin secret the backend checks (`X-Origin-Verify`), returned in
+    /// every Allow's context for the integration to map: read from Secrets
+    /// Manager once per cold start (`ORIGIN_SECRET_ARN`), never on the
+    /// decision path, never logged.
+    pub origin_verify: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("last_used_interval", &self.last_used_interval)
+            .field("cache_ttl", &self.cache_ttl)
+            .field(
+                "origin_verify",
+                &self.origin_verify.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Default for Settings {
@@ -138,6 +156,7 @@ impl Default for Settings {
         Settings {
             last_used_interval: chrono::Duration::seconds(300),
             cache_ttl: 0,
+            origin_verify: None,
         }
     }
 }
@@ -154,6 +173,13 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The same settings, returning `secret` as the origin secret.
+    #[must_use]
+    pub fn with_origin_verify(mut self, secret: impl Into<String>) -> Settings {
+        self.origin_verify = Some(secret.into());
+        self
+    }
+
     /// The same settings with result caching at `ttl` seconds (0 = off).
     pub fn with_cache_ttl(mut self, ttl: u32) -> Result<Settings, SettingsError> {
         if ttl > MAX_CACHE_TTL {
@@ -226,6 +252,7 @@ pub async fn authorize<S: LookupKey + RecordUse>(
         request_id,
         method,
         resource,
+        origin: settings.origin_verify.as_deref(),
     };
 
     // 1. The key, checked offline: no store call for anything malformed.
@@ -329,6 +356,8 @@ struct DecisionLog<'a> {
     request_id: &'a str,
     method: &'a str,
     resource: &'a str,
+    /// The origin secret for an Allow's context (never logged).
+    origin: Option<&'a str>,
 }
 
 impl DecisionLog<'_> {
@@ -400,7 +429,7 @@ impl DecisionLog<'_> {
             reason = Reason::CacheablePolicy.as_str(),
             "authorizer decision"
         );
-        policy_response(found, effect, resources, context(found))
+        policy_response(found, effect, resources, context(found, self.origin))
     }
 
     fn allow(&self, route: &Route, found: &KeyLookup, method_arn: &str) -> Response {
@@ -419,18 +448,50 @@ impl DecisionLog<'_> {
             found,
             IamPolicyEffect::Allow,
             vec![method_arn.to_owned()],
-            context(found),
+            context(found, self.origin),
         )
     }
 }
 
-/// What the backend learns about the key (scalars only, as API Gateway requires).
-fn context(found: &KeyLookup) -> serde_json::Value {
-    json!({
+/// What the backend learns about the key (scalars only, as API Gateway
+/// requires), and the origin secret it checks, when one is configured.
+fn context(found: &KeyLookup, origin: Option<&str>) -> serde_json::Value {
+    let mut context = json!({
         "accountId": found.account_id.as_str(),
         "keyId": found.key_id.as_str(),
         "scopes": found.scopes.to_string(),
-    })
+    });
+    if let (Some(origin), Some(map)) = (origin, context.as_object_mut()) {
+        map.insert(ORIGIN_CONTEXT_KEY.to_owned(), json!(origin));
+    }
+    context
+}
+
+/// The context key of the origin secret (`context.authorizer.originVerify`).
+pub const ORIGIN_CONTEXT_KEY: &str = "originVerify";
+
+/// Reads the origin secret (`SecretString`) at cold start.
+pub async fn origin_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, OriginSecretError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| OriginSecretError::Read(Box::new(e)))?;
+    out.secret_string
+        .filter(|s| !s.is_empty())
+        .ok_or(OriginSecretError::Empty)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OriginSecretError {
+    #[error("reading the origin secret from Secrets Manager failed")]
+    Read(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the origin secret has no SecretString")]
+    Empty,
 }
 
 fn policy_response(

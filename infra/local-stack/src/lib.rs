@@ -47,9 +47,9 @@ const AWS_ACCOUNT: &str = "000000000000";
 const REGION: &str = "us-east-1";
 /// What the protected API's integrations write over both key headers.
 pub const KEY_HEADER_PLACEHOLDER: &str = "redacted";
-/// The local stage's `originVerify` stage variable: the origin secret the
-/// echo backend requires, as the deployed stage's comes from
-/// `OriginVerifySecret`.
+/// The local origin secret: what the local authorizer returns in its
+/// context (`originVerify`) and the echo backend requires, as the deployed
+/// authorizer returns the Secrets Manager secret the backend checks.
 pub const LOCAL_ORIGIN_SECRET: &str = "local-origin-secret-not-for-production";
 
 /// A request as the local API receives it.
@@ -113,7 +113,7 @@ impl<S: KeyStore> LocalApi<S> {
             store,
             config,
             mapping: mapping::BackendMapping::from_template().map_err(|e| e.to_string()),
-            authorizer: authorizer::Settings::default(),
+            authorizer: authorizer::Settings::default().with_origin_verify(LOCAL_ORIGIN_SECRET),
             cache: None,
             github: secret_scanning::GithubKeys::new(secret_scanning::keys::GITHUB_KEYS_URL).ok(),
             requests: AtomicU64::new(0),
@@ -133,12 +133,12 @@ impl<S: KeyStore> LocalApi<S> {
     /// with a dashboard config whose [`keys_api::CacheFlush`] points at this
     /// API ([`LocalApi::cache_flush_for`]).
     pub fn with_authorizer_settings(mut self, settings: authorizer::Settings) -> LocalApi<S> {
-        self.authorizer = settings;
         self.cache = (settings.cache_ttl > 0).then(|| {
             cache::AuthorizerCache::new(std::time::Duration::from_secs(u64::from(
                 settings.cache_ttl,
             )))
         });
+        self.authorizer = settings.with_origin_verify(LOCAL_ORIGIN_SECRET);
         self
     }
 
@@ -557,9 +557,6 @@ pub fn integration_headers(
                 Value::Null => continue,
                 other => other.to_string(),
             },
-            mapping::Source::StageVariable(name) if name == "originVerify" => {
-                LOCAL_ORIGIN_SECRET.to_owned()
-            }
             mapping::Source::StageVariable(_) => continue,
             mapping::Source::Literal(text) => text.clone(),
         };

@@ -14,13 +14,15 @@ pub const END: &str = "        # END generated";
 
 /// What every protected route's integration sends the backend, as
 /// `(header, source)`: the authorizer's decision (overwriting whatever the
-/// client sent under those names), the origin secret from the stage
-/// variable `originVerify`, and a placeholder over both key headers.
+/// client sent under those names), the origin secret from the authorizer's
+/// context (read from Secrets Manager at its cold start; never a stage
+/// variable, which anyone with `apigateway:GET` reads), and a placeholder
+/// over both key headers.
 pub const HEADER_MAPPING: [(&str, &str); 6] = [
     ("X-Account-Id", "context.authorizer.accountId"),
     ("X-Key-Id", "context.authorizer.keyId"),
     ("X-Key-Scopes", "context.authorizer.scopes"),
-    ("X-Origin-Verify", "stageVariables.originVerify"),
+    ("X-Origin-Verify", "context.authorizer.originVerify"),
     ("x-api-key", "'redacted'"),
     ("Authorization", "'redacted'"),
 ];

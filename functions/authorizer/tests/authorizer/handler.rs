@@ -488,3 +488,63 @@ async fn a_use_is_recorded_only_when_due_and_a_failed_record_changes_nothing() {
         );
     }
 }
+
+/// The origin secret (read once per cold start) rides in an Allow's
+/// context, for the integration to map to `X-Origin-Verify`; a Deny carries
+/// none, and the settings never print it.
+#[tokio::test]
+async fn an_allow_carries_the_origin_secret_a_deny_does_not() {
+    let store = MemoryStore::new();
+    let (key, _) = stored_key(&store, ScopeSet::from(Scope::LinksRead), None).await;
+    let settings = authorizer::Settings::default().with_origin_verify("origin-secret-value");
+    assert!(!format!("{settings:?}").contains("origin-secret-value"));
+    let run = |ev: Request| {
+        let settings = settings.clone();
+        let store = &store;
+        async move {
+            authorizer::authorize(
+                store,
+                &settings,
+                &ev,
+                Utc::now(),
+                "test-request",
+                apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let allow = run(event_for(
+        links_get(),
+        &[("x-api-key", key.expose_secret())],
+    ))
+    .await;
+    assert_eq!(
+        allow.context[authorizer::ORIGIN_CONTEXT_KEY],
+        "origin-secret-value"
+    );
+    let delete = route("DELETE", "/links/{id}");
+    let deny = run(event_for(delete, &[("x-api-key", key.expose_secret())])).await;
+    assert_eq!(effect_and_resource(&deny).0, "Deny");
+    assert!(deny.context.get(authorizer::ORIGIN_CONTEXT_KEY).is_none());
+    // Caching on: the cacheable Allow carries it too.
+    let cached = authorizer::Settings::default()
+        .with_origin_verify("origin-secret-value")
+        .with_cache_ttl(300)
+        .unwrap();
+    let ev = event_for(links_get(), &[("x-api-key", key.expose_secret())]);
+    let resp = authorizer::authorize(
+        &store,
+        &cached,
+        &ev,
+        Utc::now(),
+        "test-request",
+        apikeys::Deadline::after(authorizer::DEFAULT_BUDGET),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.context[authorizer::ORIGIN_CONTEXT_KEY],
+        "origin-secret-value"
+    );
+}
