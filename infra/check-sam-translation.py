@@ -400,7 +400,7 @@ def functions_have_least_privilege_on_the_table():
         "DeleteKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
         "RollKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "ListKeyEventsFunctionRole": {"dynamodb:GetItem", "dynamodb:Query"},
-        "SecretScanningFunctionRole": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+        "SecretScanningFunctionRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
         "CacheFlushFunctionRole": {"dynamodb:Query"},
     }
     for role, actions in allowed.items():

@@ -64,6 +64,14 @@ impl LookupKey for Failing {
         Err(self.0())
     }
 }
+impl apikeys::LookupKeys for Failing {
+    async fn lookup_many(
+        &self,
+        _: &[KeyHash],
+    ) -> Result<std::collections::HashMap<KeyHash, KeyLookup>, StoreError> {
+        Err(self.0())
+    }
+}
 impl RecordUse for Failing {
     async fn record_use(
         &self,

@@ -268,3 +268,35 @@ async fn an_expired_key_is_refused_although_its_answer_was_cached() {
     assert_eq!(call(&base, "GET", "/links/a", &key).await.status, 401);
     assert!(api.authorizer_cache().unwrap().flushes() >= 1);
 }
+
+/// A repeated `x-api-key` decides the same way with the cache on and off:
+/// its last value is the key (the value API Gateway keys its cache on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_x_api_key_decides_alike_with_the_cache_on_and_off() {
+    let (off, _stop) = start(MemoryStore::new()).await;
+    let (on, _api) = start_cached(MemoryStore::new(), 3600, None).await;
+    for base in [off.as_str(), on.as_str()] {
+        let (good, _) = create(base, "acct-dup", &["links.read"]).await;
+        let unknown = apikeys::ApiKey::generate();
+        let bad = unknown.expose_secret();
+        let two = |first: &str, second: &str| {
+            let (first, second) = (first.to_owned(), second.to_owned());
+            async move {
+                request(
+                    base,
+                    "GET",
+                    "/links/a",
+                    &[("x-api-key", &first), ("x-api-key", &second)],
+                    None,
+                )
+                .await
+                .status
+            }
+        };
+        // Twice each: with the cache on, the second is served from it.
+        for _ in 0..2 {
+            assert_eq!(two(bad, &good).await, 200, "{base}: the last one counts");
+            assert_eq!(two(&good, bad).await, 401, "{base}: the last one counts");
+        }
+    }
+}

@@ -1038,3 +1038,27 @@ pub async fn expiries_and_grace_ends_are_in_the_expiry_log<S: KeyStore>(store: &
     assert!(store.expiring(grace_end - s(70), grace_end).await.unwrap() >= 1);
     assert_eq!(store.expiring(t0, grace_end - s(1)).await.unwrap(), 0);
 }
+
+/// Many items at once: only those that exist, across several batches of
+/// DynamoDB's 100, each as a single lookup reads it.
+pub async fn many_lookups_at_once_find_exactly_the_stored_items<S: KeyStore>(store: &S) {
+    let mut stored = Vec::new();
+    for _ in 0..3 {
+        stored.push(created(store, "acct-many").await);
+    }
+    let mut hashes: Vec<apikeys::KeyHash> = (0..247).map(|_| ApiKey::generate().hash()).collect();
+    for (i, (key, _)) in stored.iter().enumerate() {
+        hashes.insert(i * 100 + 10, key.hash());
+    }
+    hashes.push(stored[0].0.hash());
+    let found = store.lookup_many(&hashes).await.unwrap();
+    assert_eq!(found.len(), 3);
+    for (key, record) in &stored {
+        assert_eq!(
+            found[&key.hash()],
+            store.lookup(&key.hash()).await.unwrap().unwrap()
+        );
+        assert_eq!(found[&key.hash()].key_id, record.id);
+    }
+    assert!(store.lookup_many(&[]).await.unwrap().is_empty());
+}

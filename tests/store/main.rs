@@ -57,6 +57,7 @@ conformance_tests!(
     a_use_is_recorded_at_most_once_per_interval,
     a_leaked_key_is_revoked_once_and_cannot_be_reactivated,
     expiries_and_grace_ends_are_in_the_expiry_log,
+    many_lookups_at_once_find_exactly_the_stored_items,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

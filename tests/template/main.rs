@@ -402,7 +402,17 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
             MAKEFILE.contains(&format!("-p {krate}")),
             "{name}: {krate} is not in the one cargo-lambda build"
         );
-        assert!(f["Properties"]["Timeout"].as_u64().unwrap() <= 10, "{name}");
+        // Under API Gateway's 29 s integration limit (the secret-scanning
+        // endpoint processes a whole 1 MiB report; the others are short).
+        let limit = if name == "SecretScanningFunction" {
+            28
+        } else {
+            10
+        };
+        assert!(
+            f["Properties"]["Timeout"].as_u64().unwrap() <= limit,
+            "{name}"
+        );
     }
     let authorizer_timeout = resource(&t, "AuthorizerFunction")["Properties"]["Timeout"]
         .as_u64()
@@ -466,6 +476,7 @@ fn least_privilege_on_the_table() {
         (
             "SecretScanningFunction",
             &[
+                "dynamodb:BatchGetItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",

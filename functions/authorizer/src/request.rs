@@ -8,7 +8,8 @@ use aws_lambda_events::http::HeaderMap;
 pub enum KeyProblem {
     /// Neither `x-api-key` nor `Authorization: Bearer …`.
     Missing,
-    /// Two different keys (both headers, or a header repeated).
+    /// Two different keys: `x-api-key` and `Authorization: Bearer`, or a
+    /// repeated `Authorization`.
     Conflicting,
     /// A header value that is not visible ASCII.
     NotText,
@@ -17,9 +18,12 @@ pub enum KeyProblem {
 /// The key presented in `x-api-key` or `Authorization: Bearer …`.
 ///
 /// Header names are case-insensitive (the event's maps are keyed in lower
-/// case) and so is the `Bearer` scheme. Every value of both headers, in both
-/// the single- and multi-value maps, must name the same key. An
-/// `Authorization` header with another scheme presents no key.
+/// case) and so is the `Bearer` scheme. A repeated `x-api-key` presents its
+/// **last** value — the one API Gateway puts in the single-value map and,
+/// with caching on, keys its cache on — so a repeat decides the same way
+/// with the cache on and off. Every `Authorization: Bearer` value must name
+/// that same key. An `Authorization` header with another scheme presents no
+/// key.
 pub fn presented_key<'e>(
     headers: &'e HeaderMap,
     multi: &'e HeaderMap,
@@ -45,9 +49,20 @@ fn key_from<'e>(
     let mut found: Option<&str> = None;
     for map in [headers, multi] {
         for value in map.get_all("x-api-key") {
-            let v = value.to_str().map_err(|_| KeyProblem::NotText)?.trim();
-            found = merge(found, v)?;
+            value.to_str().map_err(|_| KeyProblem::NotText)?;
         }
+    }
+    // The last x-api-key: the multi-value map holds every value in order,
+    // the single-value map the last one.
+    let last = multi
+        .get_all("x-api-key")
+        .iter()
+        .next_back()
+        .or_else(|| headers.get_all("x-api-key").iter().next_back());
+    if let Some(value) = last {
+        found = Some(value.to_str().map_err(|_| KeyProblem::NotText)?.trim());
+    }
+    for map in [headers, multi] {
         if !bearer {
             continue;
         }
@@ -182,9 +197,23 @@ mod tests {
         assert_eq!(presented_key(&both, &both), Ok("key-a"));
         let differ = map(&[("x-api-key", "key-a"), ("authorization", "Bearer key-b")]);
         assert_eq!(presented_key(&differ, &none), Err(KeyProblem::Conflicting));
+        // A repeated x-api-key presents its last value, in both modes.
         let repeated = map(&[("x-api-key", "key-a"), ("x-api-key", "key-b")]);
+        let last = map(&[("x-api-key", "key-b")]);
+        assert_eq!(presented_key(&last, &repeated), Ok("key-b"));
+        assert_eq!(presented_api_key(&last, &repeated), Ok("key-b"));
+        // ... and a Bearer must name that same key.
+        let bearer_a = map(&[("x-api-key", "key-b"), ("authorization", "Bearer key-a")]);
         assert_eq!(
-            presented_key(&map(&[("x-api-key", "key-a")]), &repeated),
+            presented_key(&bearer_a, &repeated),
+            Err(KeyProblem::Conflicting)
+        );
+        let two_bearers = map(&[
+            ("authorization", "Bearer key-a"),
+            ("authorization", "Bearer key-b"),
+        ]);
+        assert_eq!(
+            presented_key(&two_bearers, &none),
             Err(KeyProblem::Conflicting)
         );
     }

@@ -1,8 +1,21 @@
 //! GitHub's secret-scanning public keys: fetched from a URL as
-//! `{"public_keys":[{"key_identifier","key" (PEM),"is_current"}]}`, cached,
-//! and fetched again when an unknown identifier arrives (at most once per
-//! [`REFRESH_AT_MOST_EVERY`], so a flood of made-up identifiers cannot make
-//! us hammer the key server).
+//! `{"public_keys":[{"key_identifier","key" (PEM),"is_current"}]}` and kept
+//! per execution environment, refreshed on a schedule.
+//!
+//! - **Every [`REFRESH_EVERY`]** the document is fetched again, with
+//!   `If-None-Match` (GitHub answers 304 when nothing changed, which does not
+//!   count against its rate limit). So a key GitHub publishes is known within
+//!   that interval, before GitHub signs with it (GitHub publishes a key before
+//!   it signs with it), and a key GitHub no longer lists stops being accepted
+//!   at the next refresh.
+//! - **An unknown identifier** may bring the next refresh forward, at most
+//!   once per [`EARLY_REFRESH_AT_MOST_EVERY`], so a flood of made-up
+//!   identifiers cannot hammer the key server. Whatever anyone sends, the
+//!   scheduled refresh still runs: nobody can delay a published key's
+//!   acceptance beyond [`REFRESH_EVERY`]. A report under a key not (yet)
+//!   known is answered with a retryable 503, never 401.
+//! - A failed refresh keeps the keys it has (logged) and tries again on the
+//!   next request after [`EARLY_REFRESH_AT_MOST_EVERY`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,8 +31,10 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-/// How often the keys may be fetched again for an unknown identifier.
-pub const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+/// How old the keys may get before they are fetched again (conditionally).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
+/// How often an unknown identifier may bring that refresh forward.
+pub const EARLY_REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 /// How long one fetch may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// The largest key document read.
@@ -27,8 +42,8 @@ const MAX_DOCUMENT: usize = 256 * 1024;
 
 /// Looks up a signing key by its identifier.
 pub trait PublicKeys: Send + Sync {
-    /// The key's uncompressed P-256 point (65 bytes), or `None` when no
-    /// current document names it.
+    /// The key's uncompressed P-256 point (65 bytes), or `None` when the
+    /// document as last fetched does not name it.
     fn key(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, KeysError>> + Send;
 }
 
@@ -52,13 +67,25 @@ pub struct GithubKeys {
     url: hyper::Uri,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
     cache: Mutex<Cache>,
-    min_refresh: Duration,
+    refresh_every: Duration,
+    early_every: Duration,
 }
 
 #[derive(Default)]
 struct Cache {
     keys: HashMap<String, Vec<u8>>,
+    /// The document's entity tag, for a conditional fetch.
+    etag: Option<String>,
+    /// When the keys were last confirmed current (a 200 or a 304).
     fetched: Option<Instant>,
+    /// When a fetch was last tried, whatever its outcome.
+    tried: Option<Instant>,
+}
+
+/// What a fetch found.
+enum Fetched {
+    Document(HashMap<String, Vec<u8>>, Option<String>),
+    NotModified,
 }
 
 /// GitHub's document of its secret-scanning keys.
@@ -84,15 +111,16 @@ impl GithubKeys {
             url: uri,
             client: Client::builder(TokioExecutor::new()).build(https),
             cache: Mutex::new(Cache::default()),
-            min_refresh: REFRESH_AT_MOST_EVERY,
+            refresh_every: REFRESH_EVERY,
+            early_every: EARLY_REFRESH_AT_MOST_EVERY,
         })
     }
 
-    /// The same source, fetching again for an unknown identifier at most
-    /// once per `every` (tests: zero).
+    /// The same source with other intervals (tests).
     #[must_use]
-    pub fn refreshing_at_most_every(mut self, every: Duration) -> GithubKeys {
-        self.min_refresh = every;
+    pub fn with_intervals(mut self, refresh_every: Duration, early_every: Duration) -> GithubKeys {
+        self.refresh_every = refresh_every;
+        self.early_every = early_every;
         self
     }
 
@@ -105,10 +133,14 @@ impl GithubKeys {
         GithubKeys::new(&url)
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, Vec<u8>>, KeysError> {
-        let req = hyper::Request::get(self.url.clone())
+    async fn fetch(&self, etag: Option<&str>) -> Result<Fetched, KeysError> {
+        let mut req = hyper::Request::get(self.url.clone())
             .header("user-agent", "prolinksqr-secret-scanning")
-            .header("accept", "application/json")
+            .header("accept", "application/json");
+        if let Some(etag) = etag {
+            req = req.header("if-none-match", etag);
+        }
+        let req = req
             .body(Empty::new())
             .map_err(|e| KeysError::Fetch(Box::new(e)))?;
         let work = async {
@@ -117,15 +149,23 @@ impl GithubKeys {
                 .request(req)
                 .await
                 .map_err(|e| KeysError::Fetch(Box::new(e)))?;
+            if resp.status() == hyper::StatusCode::NOT_MODIFIED {
+                return Ok(Fetched::NotModified);
+            }
             if !resp.status().is_success() {
                 return Err(KeysError::Status(resp.status().as_u16()));
             }
+            let etag = resp
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = Limited::new(resp.into_body(), MAX_DOCUMENT)
                 .collect()
                 .await
                 .map_err(KeysError::Fetch)?
                 .to_bytes();
-            parse_document(&body)
+            Ok(Fetched::Document(parse_document(&body)?, etag))
         };
         tokio::time::timeout(FETCH_TIMEOUT, work)
             .await
@@ -133,22 +173,50 @@ impl GithubKeys {
     }
 }
 
+impl GithubKeys {
+    /// Fetches the document (conditionally) into `cache`. A failure keeps
+    /// what the cache has; it is an error only when there is nothing.
+    async fn refresh(&self, cache: &mut Cache) -> Result<(), KeysError> {
+        cache.tried = Some(Instant::now());
+        match self.fetch(cache.etag.as_deref()).await {
+            Ok(Fetched::NotModified) => {
+                cache.fetched = Some(Instant::now());
+                Ok(())
+            }
+            Ok(Fetched::Document(keys, etag)) => {
+                tracing::info!(keys = keys.len(), "fetched GitHub's secret-scanning keys");
+                cache.keys = keys;
+                cache.etag = etag;
+                cache.fetched = Some(Instant::now());
+                Ok(())
+            }
+            Err(err) if cache.fetched.is_some() => {
+                tracing::warn!(error = %err, "refreshing GitHub's keys failed; keeping the ones we have");
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
 impl PublicKeys for GithubKeys {
     async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, KeysError> {
         let mut cache = self.cache.lock().await;
+        let due = |at: Option<Instant>, every: Duration| at.is_none_or(|t| t.elapsed() >= every);
+        // The schedule: whatever else happens, keys older than the interval
+        // are fetched again (a failed try is retried after the shorter one).
+        if due(cache.fetched, self.refresh_every)
+            && due(cache.tried, self.early_every.min(self.refresh_every))
+        {
+            self.refresh(&mut cache).await?;
+        }
         if let Some(k) = cache.keys.get(id) {
             return Ok(Some(k.clone()));
         }
-        if cache
-            .fetched
-            .is_some_and(|t| t.elapsed() < self.min_refresh)
-        {
-            return Ok(None);
+        // An unknown identifier: a refresh brought forward, rate-limited.
+        if due(cache.tried, self.early_every) {
+            self.refresh(&mut cache).await?;
         }
-        let keys = self.fetch().await?;
-        tracing::info!(keys = keys.len(), "fetched GitHub's secret-scanning keys");
-        cache.keys = keys;
-        cache.fetched = Some(Instant::now());
         Ok(cache.keys.get(id).cloned())
     }
 }

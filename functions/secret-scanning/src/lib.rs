@@ -19,9 +19,12 @@ pub mod keys;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-use apikeys::{ApiKey, Audit, LeakOutcome, RevokeLeaked};
+use std::collections::HashMap;
+
+use apikeys::{ApiKey, Audit, KeyHash, LeakOutcome, LookupKeys, RevokeLeaked};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -30,10 +33,13 @@ use sha2::{Digest, Sha256};
 
 pub use keys::{GithubKeys, KeysError, PublicKeys};
 
-/// The largest report accepted (GitHub's batches are far smaller).
+/// The largest report accepted: 1 MiB, about 6,000 tokens, processed
+/// whole (GitHub documents no maximum batch size).
 pub const MAX_BODY: usize = 1024 * 1024;
-/// The most tokens one report may name.
-pub const MAX_TOKENS: usize = 1000;
+/// How many revocations of one report run at once.
+pub const CONCURRENT_REVOCATIONS: usize = 16;
+/// What a 503 for a key not yet known asks GitHub to wait, in seconds.
+pub const KEY_RETRY_AFTER: u32 = 60;
 /// The token type GitHub is registered to send (the feedback echoes it).
 pub const TOKEN_TYPE: &str = "prolinksqr_api_key";
 /// Who the audit trail names for a revocation.
@@ -46,8 +52,10 @@ pub enum ReportError {
     BadSignature,
     #[error("the report is larger than {MAX_BODY} bytes")]
     TooLarge,
-    #[error("the report names more than {MAX_TOKENS} tokens")]
-    TooManyTokens,
+    /// Signed under an identifier the keys as last fetched do not name: a
+    /// key GitHub published after our last refresh, or a made-up one.
+    #[error("the signing key is not known yet; try again later")]
+    KeyNotYetKnown,
     #[error("the report is not a JSON array of {{\"token\", \"type\", …}} objects")]
     Malformed,
     #[error("only POST is accepted")]
@@ -63,9 +71,11 @@ impl ReportError {
         match self {
             ReportError::BadSignature => StatusCode::UNAUTHORIZED,
             ReportError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ReportError::TooManyTokens | ReportError::Malformed => StatusCode::BAD_REQUEST,
+            ReportError::Malformed => StatusCode::BAD_REQUEST,
             ReportError::Method => StatusCode::METHOD_NOT_ALLOWED,
-            ReportError::Keys(_) | ReportError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ReportError::KeyNotYetKnown | ReportError::Keys(_) | ReportError::Store(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -73,7 +83,7 @@ impl ReportError {
         match self {
             ReportError::BadSignature => "unauthorized",
             ReportError::TooLarge => "payload_too_large",
-            ReportError::TooManyTokens => "too_many_tokens",
+            ReportError::KeyNotYetKnown => "key_not_yet_known",
             ReportError::Malformed => "malformed_report",
             ReportError::Method => "method_not_allowed",
             ReportError::Keys(_) | ReportError::Store(_) => "service_unavailable",
@@ -86,7 +96,7 @@ impl ReportError {
 /// A report that revoked a key flushes the authorizer cache (`cache`, when
 /// caching is on) before answering; a failed flush is logged and left to the
 /// Streams consumer, never an error for GitHub to retry.
-pub async fn handle<S: RevokeLeaked, K: PublicKeys>(
+pub async fn handle<S: RevokeLeaked + LookupKeys, K: PublicKeys>(
     store: &S,
     keys: &K,
     cache: &keys_api::CacheFlush,
@@ -108,6 +118,11 @@ pub async fn handle<S: RevokeLeaked, K: PublicKeys>(
             "leaked keys are revoked; flushing the authorizer cache failed and is left to the Streams consumer"
         );
     }
+    let retry_after = match &outcome {
+        Err(ReportError::KeyNotYetKnown) => Some(KEY_RETRY_AFTER),
+        Err(e) if e.status().is_server_error() => Some(1),
+        _ => None,
+    };
     let (status, body) = match outcome {
         Ok((feedback, _)) => (StatusCode::OK, Value::Array(feedback)),
         Err(err) => {
@@ -132,12 +147,18 @@ pub async fn handle<S: RevokeLeaked, K: PublicKeys>(
         CONTENT_TYPE,
         lambda_http::http::HeaderValue::from_static("application/json"),
     );
+    if let Some(seconds) = retry_after {
+        resp.headers_mut().insert(
+            lambda_http::http::header::RETRY_AFTER,
+            lambda_http::http::HeaderValue::from(seconds),
+        );
+    }
     resp
 }
 
 /// Checks the report and revokes what it names; returns GitHub's feedback
 /// and how many keys it revoked now.
-pub async fn report<S: RevokeLeaked, K: PublicKeys>(
+pub async fn report<S: RevokeLeaked + LookupKeys, K: PublicKeys>(
     store: &S,
     keys: &K,
     req: &Request,
@@ -158,26 +179,45 @@ pub async fn report<S: RevokeLeaked, K: PublicKeys>(
         request_id: request_id.to_owned(),
         at: keys_api::now(),
     };
+    // Our format with a valid checksum: their lookup items, read in batches.
+    let hashes: Vec<Option<KeyHash>> = tokens
+        .iter()
+        .map(|(token, _)| ApiKey::parse(token).ok().map(|k| k.hash()))
+        .collect();
+    let wanted: Vec<KeyHash> = hashes.iter().flatten().copied().collect();
+    let found = store.lookup_many(&wanted).await?;
+    // Revoke what is ours, a few at a time; each is its own guarded change.
+    let mut ours_hashes: Vec<KeyHash> = found.keys().copied().collect();
+    ours_hashes.sort_unstable_by_key(|h| h.0);
+    let outcomes: HashMap<KeyHash, LeakOutcome> = stream::iter(ours_hashes)
+        .map(|hash| {
+            let audit = &audit;
+            async move { store.revoke_leaked(&hash, audit).await.map(|o| (hash, o)) }
+        })
+        .buffer_unordered(CONCURRENT_REVOCATIONS)
+        .try_collect()
+        .await?;
     let mut feedback = Vec::with_capacity(tokens.len());
     let (mut revoked, mut ours) = (0usize, 0usize);
-    for (token, token_type) in tokens {
-        let label = match ApiKey::parse(&token) {
-            // Not of our format, or a checksum typo: no store read.
-            Err(_) => "false_positive",
-            Ok(key) => match store.revoke_leaked(&key.hash(), &audit).await {
-                Ok(LeakOutcome::Revoked(id)) => {
+    let mut counted = std::collections::HashSet::new();
+    for ((token, token_type), hash) in tokens.iter().zip(&hashes) {
+        let label = match hash.and_then(|h| outcomes.get(&h).map(|o| (h, o))) {
+            Some((h, LeakOutcome::Revoked(id))) => {
+                if counted.insert(h) {
                     tracing::warn!(request_id, key_id = id.as_str(), "leaked key revoked");
                     revoked += 1;
                     ours += 1;
-                    "true_positive"
                 }
-                Ok(LeakOutcome::AlreadyRevoked(_)) => {
+                "true_positive"
+            }
+            Some((h, LeakOutcome::AlreadyRevoked(_))) => {
+                if counted.insert(h) {
                     ours += 1;
-                    "true_positive"
                 }
-                Ok(LeakOutcome::NotOurs) => "false_positive",
-                Err(e) => return Err(ReportError::Store(e)),
-            },
+                "true_positive"
+            }
+            // Not our format, a checksum typo, no item, or expired.
+            Some((_, LeakOutcome::NotOurs)) | None => "false_positive",
         };
         feedback.push(json!({
             "token_hash": hex::encode(Sha256::digest(token.as_bytes())),
@@ -214,7 +254,9 @@ async fn verify<K: PublicKeys>(keys: &K, req: &Request, body: &[u8]) -> Result<(
         .decode(signature)
         .map_err(|_| ReportError::BadSignature)?;
     let Some(point) = keys.key(id).await.map_err(ReportError::Keys)? else {
-        return Err(ReportError::BadSignature);
+        // Never a 401 for a key GitHub may have published since our last
+        // refresh: GitHub does not retry a refused delivery, a 5xx it may.
+        return Err(ReportError::KeyNotYetKnown);
     };
     aws_lc_rs::signature::UnparsedPublicKey::new(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
@@ -230,9 +272,6 @@ fn parse(body: &[u8]) -> Result<Vec<(String, String)>, ReportError> {
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
         return Err(ReportError::Malformed);
     };
-    if items.len() > MAX_TOKENS {
-        return Err(ReportError::TooManyTokens);
-    }
     items
         .into_iter()
         .map(|item| {
@@ -286,7 +325,7 @@ mod tests {
     async fn keys(server: &KeyServer) -> GithubKeys {
         GithubKeys::new(&server.url)
             .unwrap()
-            .refreshing_at_most_every(Duration::ZERO)
+            .with_intervals(Duration::from_secs(300), Duration::ZERO)
     }
 
     #[tokio::test]
@@ -392,7 +431,6 @@ mod tests {
                 report_request(&body, Some("github-1"), Some("%%%")),
             ),
             ("another key's signature", signed(&impostor, &body)),
-            ("an unknown key", signed(&stranger, &body)),
             (
                 "a body edited after signing",
                 report_request(
@@ -406,77 +444,107 @@ mod tests {
             let resp = handle(&store, &keys, &keys_api::CacheFlush::Off, req).await;
             assert_eq!(resp.status(), 401, "{what}");
         }
+        // A key GitHub does not list (yet): a retryable 503, never a 401.
+        let resp = handle(
+            &store,
+            &keys,
+            &keys_api::CacheFlush::Off,
+            signed(&stranger, &body),
+        )
+        .await;
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "60");
         assert!(
             store.lookup(&key.hash()).await.unwrap().unwrap().active,
             "nothing changed"
         );
     }
 
+    async fn status(keys: &GithubKeys, store: &MemoryStore, signer: &Signer, body: &str) -> u16 {
+        handle(
+            store,
+            keys,
+            &keys_api::CacheFlush::Off,
+            signed(signer, body),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
     #[tokio::test]
-    async fn rotated_keys_are_fetched_when_an_unknown_identifier_arrives() {
+    async fn keys_are_refreshed_on_a_schedule_conditionally_and_an_unknown_one_brings_it_forward() {
         let store = MemoryStore::new();
         let (key, _) = seed_key(&store, "acct-a").await;
         let old = Signer::generate("github-old");
         let new = Signer::generate("github-new");
         let server = KeyServer::start(&[&old]).await;
-        let keys = keys(&server).await;
+        let keys = GithubKeys::new(&server.url)
+            .unwrap()
+            .with_intervals(Duration::from_millis(300), Duration::from_secs(3600));
         let body = json!([{"token": "nothing-of-ours", "type": TOKEN_TYPE}]).to_string();
-        assert_eq!(
-            handle(
-                &store,
-                &keys,
-                &keys_api::CacheFlush::Off,
-                signed(&old, &body)
-            )
-            .await
-            .status(),
-            200
-        );
-        assert_eq!(
-            handle(
-                &store,
-                &keys,
-                &keys_api::CacheFlush::Off,
-                signed(&old, &body)
-            )
-            .await
-            .status(),
-            200
-        );
-        assert_eq!(server.fetches(), 1, "cached");
+        assert_eq!(status(&keys, &store, &old, &body).await, 200);
+        assert_eq!(status(&keys, &store, &old, &body).await, 200);
+        assert_eq!(server.fetches(), 1, "cached within the interval");
+        // Past the interval: fetched again, conditionally (304: unchanged).
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(status(&keys, &store, &old, &body).await, 200);
+        assert_eq!((server.fetches(), server.not_modified()), (2, 1));
+
+        // GitHub publishes a new key and drops the old one. Until the next
+        // refresh the new one is not known: 503 (GitHub may retry), never 401;
+        // made-up identifiers cannot make us fetch (the early refresh was
+        // used up) nor delay the schedule.
         server.rotate(&[&new]);
-        let body = json!([{"token": key.expose_secret(), "type": TOKEN_TYPE}]).to_string();
+        let ours = json!([{"token": key.expose_secret(), "type": TOKEN_TYPE}]).to_string();
+        let stranger = Signer::generate("made-up");
+        for _ in 0..3 {
+            assert_eq!(status(&keys, &store, &stranger, &ours).await, 503);
+        }
+        assert_eq!(status(&keys, &store, &new, &ours).await, 503);
+        assert!(store.lookup(&key.hash()).await.unwrap().unwrap().active);
+        tokio::time::sleep(Duration::from_millis(350)).await;
         let resp = handle(
             &store,
             &keys,
             &keys_api::CacheFlush::Off,
-            signed(&new, &body),
+            signed(&new, &ours),
         )
         .await;
-        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.status(), 200, "known at the next scheduled refresh");
         assert_eq!(labels(&resp), ["true_positive"]);
-        assert_eq!(server.fetches(), 2, "fetched again for the new identifier");
+        // The dropped key stopped with that refresh.
+        assert_eq!(status(&keys, &store, &old, &body).await, 503);
+    }
 
-        // Without a forced refresh, an unknown identifier does not hammer the server.
-        let slow = GithubKeys::new(&server.url).unwrap();
+    #[tokio::test]
+    async fn an_unknown_identifier_brings_the_refresh_forward_at_most_once_per_interval() {
+        let store = MemoryStore::new();
+        let (key, _) = seed_key(&store, "acct-a").await;
+        let old = Signer::generate("github-old");
+        let new = Signer::generate("github-new");
+        let server = KeyServer::start(&[&old]).await;
+        let keys = GithubKeys::new(&server.url)
+            .unwrap()
+            .with_intervals(Duration::from_secs(3600), Duration::from_millis(200));
+        let body = json!([{"token": key.expose_secret(), "type": TOKEN_TYPE}]).to_string();
         let stranger = Signer::generate("made-up");
-        for _ in 0..3 {
-            assert_eq!(
-                handle(
-                    &store,
-                    &slow,
-                    &keys_api::CacheFlush::Off,
-                    signed(&stranger, &body)
-                )
-                .await
-                .status(),
-                401
-            );
+        assert_eq!(status(&keys, &store, &stranger, &body).await, 503);
+        let after_first = server.fetches();
+        for _ in 0..5 {
+            assert_eq!(status(&keys, &store, &stranger, &body).await, 503);
         }
         assert_eq!(
             server.fetches(),
-            3,
-            "one fetch for three unknown identifiers"
+            after_first,
+            "no fetch per made-up identifier"
+        );
+        server.rotate(&[&old, &new]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            status(&keys, &store, &new, &body).await,
+            200,
+            "a rotated key, fetched early"
         );
     }
 
@@ -486,13 +554,8 @@ mod tests {
         let github = Signer::generate("github-1");
         let server = KeyServer::start(&[&github]).await;
         let keys = keys(&server).await;
-        let many: Vec<Value> = (0..=MAX_TOKENS)
-            .map(|i| json!({"token": format!("t{i}"), "type": TOKEN_TYPE}))
-            .collect();
-        let many = Value::Array(many).to_string();
         let huge = format!(r#"[{{"token":"{}"}}]"#, "x".repeat(MAX_BODY));
         for (body, status) in [
-            (many.as_str(), 400),
             (huge.as_str(), 413),
             ("{}", 400),
             (r#"[{"type":"x"}]"#, 400),
@@ -518,6 +581,57 @@ mod tests {
                 .status(),
             405
         );
+    }
+
+    /// A report as large as the body limit allows is processed whole: every
+    /// token labelled, every key of ours in it revoked.
+    #[tokio::test]
+    async fn a_report_up_to_the_body_limit_is_processed_whole() {
+        let store = MemoryStore::new();
+        let mut ours = Vec::new();
+        for i in 0..40 {
+            ours.push(seed_key(&store, &format!("acct-{}", i % 4)).await.0);
+        }
+        let github = Signer::generate("github-1");
+        let server = KeyServer::start(&[&github]).await;
+        let keys = keys(&server).await;
+        let mut items: Vec<Value> = Vec::new();
+        let mut len = 2; // the brackets
+        for i in 0.. {
+            let token = if i % 150 == 0 && i / 150 < ours.len() {
+                ours[i / 150].expose_secret().to_owned()
+            } else {
+                ApiKey::generate().expose_secret().to_owned()
+            };
+            let item = json!({"token": token, "type": TOKEN_TYPE, "url": "https://github.com/o/r/blob/x/f", "source": "content"});
+            len += item.to_string().len() + 1;
+            if len > MAX_BODY {
+                break;
+            }
+            items.push(item);
+        }
+        let body = Value::Array(items.clone()).to_string();
+        assert!(items.len() > 5000, "{}", items.len());
+        let resp = handle(
+            &store,
+            &keys,
+            &keys_api::CacheFlush::Off,
+            signed(&github, &body),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        let labels = labels(&resp);
+        assert_eq!(labels.len(), items.len());
+        let revoked = ours
+            .iter()
+            .filter(|k| items.iter().any(|it| it["token"] == k.expose_secret()));
+        let mut n = 0;
+        for k in revoked {
+            n += 1;
+            assert!(!store.lookup(&k.hash()).await.unwrap().unwrap().active);
+        }
+        assert_eq!(labels.iter().filter(|l| *l == "true_positive").count(), n);
+        assert!(n >= 30, "{n}");
     }
 
     #[test]

@@ -68,6 +68,14 @@ pub struct KeyServer {
     pub url: String,
     document: Arc<Mutex<String>>,
     fetches: Arc<AtomicUsize>,
+    not_modified: Arc<AtomicUsize>,
+}
+
+/// The document's entity tag, as GitHub sends one.
+fn etag(doc: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(doc, &mut h);
+    format!("\"{:016x}\"", std::hash::Hasher::finish(&h))
 }
 
 fn document(signers: &[&Signer]) -> String {
@@ -92,20 +100,39 @@ impl KeyServer {
         };
         let doc = Arc::new(Mutex::new(document(signers)));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (served, counted) = (doc.clone(), fetches.clone());
+        let not_modified = Arc::new(AtomicUsize::new(0));
+        let (served, counted, unchanged) = (doc.clone(), fetches.clone(), not_modified.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (served, counted) = (served.clone(), counted.clone());
+                let (served, counted, unchanged) =
+                    (served.clone(), counted.clone(), unchanged.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |_req| {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                         counted.fetch_add(1, Ordering::SeqCst);
                         let body = served.lock().map(|d| d.clone()).unwrap_or_default();
+                        let tag = etag(&body);
+                        let matched = req
+                            .headers()
+                            .get("if-none-match")
+                            .is_some_and(|v| v.as_bytes() == tag.as_bytes());
+                        if matched {
+                            unchanged.fetch_add(1, Ordering::SeqCst);
+                        }
                         async move {
-                            let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+                            let mut resp = if matched {
+                                let mut r = hyper::Response::new(Full::new(Bytes::new()));
+                                *r.status_mut() = hyper::StatusCode::NOT_MODIFIED;
+                                r
+                            } else {
+                                hyper::Response::new(Full::new(Bytes::from(body)))
+                            };
                             resp.headers_mut().insert(
                                 "content-type",
                                 hyper::header::HeaderValue::from_static("application/json"),
                             );
+                            if let Ok(v) = hyper::header::HeaderValue::from_str(&tag) {
+                                resp.headers_mut().insert("etag", v);
+                            }
                             Ok::<_, Infallible>(resp)
                         }
                     });
@@ -119,6 +146,7 @@ impl KeyServer {
             url,
             document: doc,
             fetches,
+            not_modified,
         }
     }
 
@@ -129,8 +157,13 @@ impl KeyServer {
         }
     }
 
-    /// How many times the keys were fetched.
+    /// How many times the keys were fetched (304s included).
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many fetches were answered 304 Not Modified.
+    pub fn not_modified(&self) -> usize {
+        self.not_modified.load(Ordering::SeqCst)
     }
 }

@@ -9,8 +9,8 @@ use apikeys::dynamo::DynamoStore;
 use apikeys::idempotency::{Claim, Completion, EntryId, Fingerprint, IdempotencyStore};
 use apikeys::{
     AccountId, ApiKey, Audit, CreateKey, DeleteKey, EventPage, ExpiryLog, GetKey, KeyChanges,
-    KeyHash, KeyId, KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, Page,
-    RecordUse, RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
+    KeyHash, KeyId, KeyLookup, KeyRecord, LeakOutcome, ListEvents, ListKeys, LookupKey, LookupKeys,
+    Page, RecordUse, RevokeLeaked, RollKey, StoreError, Timestamp, UpdateKey,
 };
 
 /// A [`DynamoStore`] that recreates its missing table.
@@ -42,6 +42,15 @@ impl RecreatingStore {
 impl LookupKey for RecreatingStore {
     async fn lookup(&self, hash: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
         self.again(|| self.0.lookup(hash)).await
+    }
+}
+
+impl LookupKeys for RecreatingStore {
+    async fn lookup_many(
+        &self,
+        hashes: &[KeyHash],
+    ) -> Result<std::collections::HashMap<KeyHash, KeyLookup>, StoreError> {
+        self.again(|| self.0.lookup_many(hashes)).await
     }
 }
 

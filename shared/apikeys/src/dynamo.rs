@@ -34,7 +34,8 @@ use crate::model::{
 };
 use crate::store::{
     CreateKey, DeleteKey, ExpiryLog, GetKey, LeakOutcome, ListEvents, ListKeys, LookupKey,
-    MAX_PAGE, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, committed, token,
+    LookupKeys, MAX_PAGE, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey, committed,
+    token,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -754,6 +755,75 @@ impl LookupKey for DynamoStore {
             .await
             .map_err(store_error)?;
         out.item().map(lookup_from_item).transpose()
+    }
+}
+
+/// The most keys one `BatchGetItem` may ask for.
+const BATCH_GET: usize = 100;
+
+impl LookupKeys for DynamoStore {
+    /// `BatchGetItem`s of at most 100 keys, strongly consistent; keys
+    /// DynamoDB leaves unprocessed (capacity) are asked for again after a
+    /// short pause. The caller's deadline bounds the whole.
+    async fn lookup_many(
+        &self,
+        hashes: &[KeyHash],
+    ) -> Result<HashMap<KeyHash, KeyLookup>, StoreError> {
+        let mut unique: Vec<KeyHash> = hashes.to_vec();
+        unique.sort_unstable_by_key(|h| h.0);
+        unique.dedup();
+        let mut found = HashMap::new();
+        for chunk in unique.chunks(BATCH_GET) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|h| {
+                    Item::from([
+                        ("pk".to_owned(), s(lookup_pk(h))),
+                        ("sk".to_owned(), s(LOOKUP_SK)),
+                    ])
+                })
+                .collect();
+            let mut pending = Some(build(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build(),
+            )?);
+            let mut pause = 10;
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let hash = item
+                        .get("pk")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|pk| pk.strip_prefix("HASH#"))
+                        .and_then(KeyHash::from_hex);
+                    if let Some(hash) = hash {
+                        found.insert(hash, lookup_from_item(item)?);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    pause = (pause * 2).min(200);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -34,7 +34,7 @@ pub use model::{
 };
 pub use store::{
     CreateKey, Deadline, DeleteKey, ExpiryLog, GetKey, KeyStore, LeakOutcome, ListEvents, ListKeys,
-    LookupKey, MemoryStore, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey,
+    LookupKey, LookupKeys, MemoryStore, RecordUse, RevokeLeaked, RollKey, StoreError, UpdateKey,
 };
 
 /// An error and all its sources on one line, for logs (SDK errors keep their

@@ -113,6 +113,16 @@ pub trait LookupKey: Send + Sync {
     ) -> impl Future<Output = Result<Option<KeyLookup>, StoreError>> + Send;
 }
 
+/// Many lookup items at once (consistently): the secret-scanning endpoint
+/// reads every reported token's item in batches before acting on any.
+pub trait LookupKeys: Send + Sync {
+    /// The items that exist, by hash; absent hashes are simply missing.
+    fn lookup_many(
+        &self,
+        hashes: &[KeyHash],
+    ) -> impl Future<Output = Result<HashMap<KeyHash, KeyLookup>, StoreError>> + Send;
+}
+
 /// The authorizer's one write, at most once per key per interval: that the
 /// secret with `hash` (whose lookup item said `lookup`) was used at `now`.
 pub trait RecordUse: Send + Sync {
@@ -289,6 +299,7 @@ pub trait ExpiryLog: Send + Sync {
 /// Every capability: what the conformance suite and the local API need.
 pub trait KeyStore:
     LookupKey
+    + LookupKeys
     + RecordUse
     + CreateKey
     + GetKey
@@ -304,6 +315,7 @@ pub trait KeyStore:
 }
 impl<T> KeyStore for T where
     T: LookupKey
+        + LookupKeys
         + RecordUse
         + CreateKey
         + GetKey
@@ -473,6 +485,19 @@ impl State {
 impl LookupKey for MemoryStore {
     async fn lookup(&self, hash: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
         Ok(self.state()?.lookups.get(hash).cloned())
+    }
+}
+
+impl LookupKeys for MemoryStore {
+    async fn lookup_many(
+        &self,
+        hashes: &[KeyHash],
+    ) -> Result<HashMap<KeyHash, KeyLookup>, StoreError> {
+        let state = self.state()?;
+        Ok(hashes
+            .iter()
+            .filter_map(|h| state.lookups.get(h).map(|l| (*h, l.clone())))
+            .collect())
     }
 }
 

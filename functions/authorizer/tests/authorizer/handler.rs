@@ -93,10 +93,21 @@ async fn conflicting_keys_are_unauthorized_without_a_store_read() {
         &[("x-api-key", a), ("Authorization", &format!("Bearer {b}"))],
     );
     assert_unauthorized(decide(&store, &both).await);
-    // A repeated header with different values (only the multi-value map shows both).
-    let repeated = event_for(links_get(), &[("x-api-key", a), ("x-api-key", b)]);
-    assert_unauthorized(decide(&store, &repeated).await);
     assert_eq!(store.calls(), 0);
+}
+
+/// A repeated x-api-key presents its last value (the one API Gateway's
+/// cache is keyed on): the same decision with caching on and off.
+#[tokio::test]
+async fn a_repeated_x_api_key_presents_its_last_value() {
+    let (store, key) = store_with(ScopeSet::from(Scope::All)).await;
+    let other = ApiKey::generate();
+    let (a, b) = (key.expose_secret(), other.expose_secret());
+    let last_known = event_for(links_get(), &[("x-api-key", b), ("x-api-key", a)]);
+    let resp = decide(&store, &last_known).await.unwrap();
+    assert_eq!(effect_and_resource(&resp).0, "Allow");
+    let last_unknown = event_for(links_get(), &[("x-api-key", a), ("x-api-key", b)]);
+    assert_unauthorized(decide(&store, &last_unknown).await);
 }
 
 #[tokio::test]
