@@ -7,11 +7,12 @@
 //! ```
 //!
 //! Dry run by default: it lists what it finds and changes nothing. The table
-//! is the argument, else `TABLE_NAME`, else `prolinksqr-keys`; endpoint,
-//! region and credentials come from the environment (standard AWS chain,
-//! `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local). Exit status: 0 when the
+//! is the argument, else `TABLE_NAME`, else `prolinksqr-keys`; the region
+//! must come from `AWS_REGION` (or `AWS_DEFAULT_REGION`), never from
+//! instance metadata; credentials from the standard chain, or dummy ones for
+//! DynamoDB Local (`AWS_ENDPOINT_URL_DYNAMODB`). Exit status: 0 when the
 //! table is (or, with `--apply`, was made) clean, 1 when violations remain,
-//! 2 when the store failed.
+//! 2 when the store failed or no region was given.
 
 use std::process::ExitCode;
 
@@ -31,7 +32,23 @@ async fn main() -> ExitCode {
         .cloned()
         .or_else(|| std::env::var("TABLE_NAME").ok())
         .unwrap_or_else(|| "prolinksqr-keys".to_owned());
-    let store = DynamoStore::new(ClientSettings::LOCAL.client().await, &table);
+    // The region from the environment, never from instance metadata.
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|r| !r.is_empty()));
+    if !region {
+        eprintln!(
+            "repair-keys: set AWS_REGION (and the table's credentials, or AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local)"
+        );
+        return ExitCode::from(2);
+    }
+    let client = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            ClientSettings::LOCAL.client_for_endpoint(&endpoint).await
+        }
+        _ => ClientSettings::LOCAL.client().await,
+    };
+    let store = DynamoStore::new(client, &table);
     let report = match local_stack::repair::run(&store, apply).await {
         Ok(r) => r,
         Err(e) => {
