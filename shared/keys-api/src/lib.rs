@@ -536,36 +536,64 @@ pub fn now() -> apikeys::Timestamp {
 mod tests {
     use super::*;
 
+    /// Known answers: each error's status and code, as the API documents them.
     #[test]
-    fn every_error_has_a_4xx_or_5xx_status_and_a_code() {
-        let errors = [
-            ApiError::Unauthorized,
-            ApiError::NotFound,
-            ApiError::VersionConflict,
-            ApiError::KeyLimitReached,
-            ApiError::KeyLeaked,
-            ApiError::PayloadTooLarge,
-            ApiError::UnsupportedMediaType,
-            ApiError::MalformedJson("x".into()),
-            ApiError::NotAnObject,
-            ApiError::UnknownField("x".into()),
-            ApiError::MissingField("name"),
-            ApiError::invalid("name", "bad"),
-            ApiError::EmptyUpdate,
-            ApiError::InvalidLimit,
-            ApiError::InvalidToken,
-            ApiError::InvalidIfMatch,
-            ApiError::InvalidIdempotencyKey,
-            ApiError::IdempotencyKeyReused,
-            ApiError::IdempotencyInProgress,
-            ApiError::Sealing,
-            ApiError::Unavailable(StoreError::Unavailable("x".into())),
-            ApiError::Throttled(StoreError::Throttled("x".into())),
-            ApiError::Internal(StoreError::Corrupt("x".into())),
+    fn every_error_has_its_documented_status_and_code() {
+        let cases = [
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::VersionConflict, 409, "version_conflict"),
+            (ApiError::KeyLimitReached, 409, "key_limit_reached"),
+            (ApiError::KeyLeaked, 409, "key_leaked"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (ApiError::MalformedJson("x".into()), 400, "malformed_json"),
+            (ApiError::NotAnObject, 400, "invalid_body"),
+            (ApiError::UnknownField("x".into()), 400, "unknown_field"),
+            (ApiError::MissingField("name"), 400, "missing_field"),
+            (ApiError::invalid("name", "bad"), 400, "invalid_field"),
+            (ApiError::EmptyUpdate, 400, "empty_update"),
+            (ApiError::InvalidLimit, 400, "invalid_limit"),
+            (ApiError::InvalidToken, 400, "invalid_token"),
+            (ApiError::InvalidIfMatch, 400, "invalid_if_match"),
+            (
+                ApiError::InvalidIdempotencyKey,
+                400,
+                "invalid_idempotency_key",
+            ),
+            (
+                ApiError::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
+            (
+                ApiError::IdempotencyInProgress,
+                409,
+                "idempotency_in_progress",
+            ),
+            (ApiError::Sealing, 500, "internal_error"),
+            (
+                ApiError::Unavailable(StoreError::Unavailable("x".into())),
+                503,
+                "service_unavailable",
+            ),
+            (
+                ApiError::Throttled(StoreError::Throttled("x".into())),
+                503,
+                "throttled",
+            ),
+            (
+                ApiError::Internal(StoreError::Corrupt("x".into())),
+                500,
+                "internal_error",
+            ),
         ];
-        for e in errors {
-            assert!(e.status().is_client_error() || e.status().is_server_error());
-            assert!(!e.code().is_empty());
+        for (e, status, code) in cases {
+            assert_eq!((e.status().as_u16(), e.code()), (status, code), "{e}");
         }
     }
 

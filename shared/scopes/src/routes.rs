@@ -237,8 +237,8 @@ mod tests {
     }
 
     #[test]
-    fn table_has_31_distinct_rows() {
-        assert_eq!(ROUTES.len(), 31);
+    fn table_has_distinct_rows() {
+        // (Its 31 rows are the array's type.)
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
                 assert!(
