@@ -35,6 +35,9 @@ enum Fault {
     /// Do not forward it: answer `TransactionInProgressException`, as
     /// DynamoDB does to a resend while the first send is still running.
     InProgress,
+    /// Do not forward it: answer `IdempotentParameterMismatchException`, as
+    /// DynamoDB Local has been seen to answer an identical resend.
+    Mismatch,
 }
 
 struct Proxy {
@@ -95,6 +98,14 @@ impl Proxy {
         } else {
             None
         };
+        if let Some(Fault::Mismatch) = fault {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException","message":"The request uses the same client token as a previous, but non-identical request."}"#;
+            return hyper::Response::builder()
+                .status(400)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .map_err(|e| e.to_string());
+        }
         if let Some(Fault::InProgress) = fault {
             let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionInProgressException","message":"Transaction is ongoing for the idempotency token"}"#;
             return hyper::Response::builder()
@@ -129,7 +140,7 @@ impl Proxy {
         );
         let forwarded_faults = faults
             .iter()
-            .filter(|f| !matches!(f, Fault::InProgress))
+            .filter(|f| !matches!(f, Fault::InProgress | Fault::Mismatch))
             .count();
         assert_eq!(self.planned, faults.len());
         assert_eq!(
@@ -324,4 +335,43 @@ async fn a_create_or_roll_whose_answer_is_lost_repeated_with_its_idempotency_key
         "the replayed secret is the current one"
     );
     assert!(direct.lookup(&key.hash()).await.unwrap().is_none());
+}
+
+/// The commit went through, its answer was lost, and the resend was
+/// refused with `IdempotentParameterMismatch` (DynamoDB Local's quirk): the
+/// change reads its record back, finds its own transaction's token there,
+/// and answers what it committed, once, never a failure and never twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_refused_as_a_mismatch_after_a_commit_is_recognised_as_done() {
+    let faults = [Fault::Withhold, Fault::Mismatch];
+    // Update and roll: the record carries the token.
+    for op in ["update", "roll"] {
+        let (direct, faulty, proxy) = stores(&faults).await;
+        let record = seeded(&direct).await;
+        let resp = if op == "update" {
+            update_key::handle(&faulty, &config(), request(&patch(&record, None))).await
+        } else {
+            let mut ev = event(ROLL_KEY);
+            set_id(&mut ev, record.id.as_str());
+            set_header(&mut ev, "If-Match", None);
+            set_body(&mut ev, None);
+            roll_key::handle(&faulty, &config(), request(&ev)).await
+        };
+        assert!(resp.status().is_success(), "{op}: {}", json_body(&resp));
+        assert!(
+            proxy.faults.lock().unwrap().is_empty(),
+            "{op}: both faults applied"
+        );
+        let stored = direct.get(&record.account_id, &record.id).await.unwrap();
+        assert_eq!(stored.version, 2, "{op}: applied exactly once");
+        assert_eq!(resp.headers()["etag"], "\"2\"", "{op}");
+    }
+    // Delete: its tombstone carries the token.
+    let (direct, faulty, _proxy) = stores(&faults).await;
+    let record = seeded(&direct).await;
+    let mut ev = event(DELETE_KEY);
+    set_id(&mut ev, record.id.as_str());
+    let resp = delete_key::handle(&faulty, &config(), request(&ev)).await;
+    assert_eq!(resp.status(), 204, "{}", json_body(&resp));
+    assert_eq!(item_count(&direct).await, 0);
 }
