@@ -176,6 +176,20 @@ async fn stores(faults: &[Fault]) -> (DynamoStore, DynamoStore, Arc<Proxy>) {
     (direct, faulty, proxy)
 }
 
+/// The same table through the proxy, each transaction sent once: a lost
+/// answer reaches the caller as a 503.
+async fn sending_once(direct: &DynamoStore, proxy: &Proxy) -> DynamoStore {
+    DynamoStore::new(
+        ClientSettings::LOCAL.client_for_endpoint(&proxy.url).await,
+        direct.table(),
+    )
+    .with_write_settings(ClientSettings {
+        attempt_timeout: ATTEMPT,
+        max_attempts: 1,
+        ..ClientSettings::LOCAL
+    })
+}
+
 /// How many key items (records and lookup items) the table holds.
 async fn item_count(store: &DynamoStore) -> usize {
     apikeys::testing::key_items(store).await.len()
@@ -263,15 +277,7 @@ async fn delete_whose_answer_is_lost_is_204() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_second_attempt_the_lost_answer_is_a_503() {
     let (direct, _, proxy) = stores(&[Fault::Withhold]).await;
-    let once = DynamoStore::new(
-        ClientSettings::LOCAL.client_for_endpoint(&proxy.url).await,
-        direct.table(),
-    )
-    .with_write_settings(ClientSettings {
-        attempt_timeout: ATTEMPT,
-        max_attempts: 1,
-        ..ClientSettings::LOCAL
-    });
+    let once = sending_once(&direct, &proxy).await;
     let resp = create_key::handle(&once, &config(), request(&event(CREATE_KEY))).await;
     assert_eq!(resp.status(), 503, "{}", json_body(&resp));
     // It did commit: the 503's message says a change may have been applied.
@@ -286,15 +292,7 @@ async fn without_a_second_attempt_the_lost_answer_is_a_503() {
 async fn a_create_or_roll_whose_answer_is_lost_repeated_with_its_idempotency_key_returns_the_same_secret()
  {
     let (direct, _, proxy) = stores(&[Fault::Withhold, Fault::Withhold]).await;
-    let once = DynamoStore::new(
-        ClientSettings::LOCAL.client_for_endpoint(&proxy.url).await,
-        direct.table(),
-    )
-    .with_write_settings(ClientSettings {
-        attempt_timeout: ATTEMPT,
-        max_attempts: 1,
-        ..ClientSettings::LOCAL
-    });
+    let once = sending_once(&direct, &proxy).await;
     let value = "lost-answer-0b9c8d7e-6f5a-4b3c-2d1e-0f9a8b7c6d5e";
 
     let mut ev = event(CREATE_KEY);

@@ -8,23 +8,23 @@ use lambda_runtime::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
     let settings = authorizer::Settings::from_env()?;
+    // One SDK configuration (region, credentials) for both clients.
+    let sdk = lambda_support::sdk_config().await;
+    let store = lambda_support::dynamo_store_from(&sdk)?;
     let arn = std::env::var("ORIGIN_SECRET_ARN")
         .ok()
         .filter(|a| !a.is_empty());
-    // The secret and the store's client at once: init is the cold start.
+    // The secret and the store's first connection at once: init is the cold start.
     let origin = async {
         let Some(arn) = arn else { return Ok(None) };
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
         authorizer::origin_secret(&client, &arn).await.map(Some)
     };
-    let (origin, store) = tokio::join!(origin, lambda_support::dynamo_store());
-    let (origin, store) = (origin?, store?);
-    let settings = match origin {
+    let (origin, ()) = tokio::join!(origin, authorizer::warm_up(&store));
+    let settings = match origin? {
         Some(secret) => settings.with_origin_verify(secret),
         None => settings,
     };
-    authorizer::warm_up(&store).await;
     run(service_fn(|event| {
         authorizer::handle(&store, &settings, event)
     }))

@@ -203,18 +203,25 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn get_record_item(&self, account: &AccountId, id: &KeyId) -> Result<Item, StoreError> {
+    /// One item by its keys, with a consistent read.
+    async fn get_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(record_pk(account)))
-            .key("sk", s(record_sk(id)))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .consistent_read(true)
             .send()
             .await
             .map_err(store_error)?;
-        out.item.ok_or(StoreError::NotFound)
+        Ok(out.item)
+    }
+
+    async fn get_record_item(&self, account: &AccountId, id: &KeyId) -> Result<Item, StoreError> {
+        self.get_consistent(record_pk(account), &record_sk(id))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn get_record(&self, account: &AccountId, id: &KeyId) -> Result<KeyRecord, StoreError> {
@@ -316,6 +323,11 @@ where
         Some("ResourceNotFoundException") => StoreError::MissingTable(Box::new(err)),
         _ => StoreError::Unavailable(Box::new(err)),
     }
+}
+
+/// Whether a single-item write was refused by its condition.
+fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -744,17 +756,8 @@ impl DynamoStore {
 
 impl LookupKey for DynamoStore {
     async fn lookup(&self, hash: &KeyHash) -> Result<Option<KeyLookup>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(lookup_pk(hash)))
-            .key("sk", s(LOOKUP_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.item().map(lookup_from_item).transpose()
+        let out = self.get_consistent(lookup_pk(hash), LOOKUP_SK).await?;
+        out.as_ref().map(lookup_from_item).transpose()
     }
 }
 
@@ -1031,23 +1034,13 @@ impl IdempotencyStore for DynamoStore {
                 .await;
             match put {
                 Ok(_) => return Ok(Claim::Claimed(token)),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) if condition_failed(&err) => {}
                 Err(err) => return Err(store_error(err)),
             }
             let found = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", s(idempotency_pk(entry)))
-                .key("sk", s(IDEMPOTENCY_SK))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(store_error)?;
-            match found.item().map(entry_from_item).transpose()? {
+                .get_consistent(idempotency_pk(entry), IDEMPOTENCY_SK)
+                .await?;
+            match found.as_ref().map(entry_from_item).transpose()? {
                 Some(e) if !e.replaceable_at(now) => return Ok(e.answers(fingerprint)),
                 // Released or lapsed since: claim again.
                 _ => continue,
@@ -1071,13 +1064,7 @@ impl IdempotencyStore for DynamoStore {
             .await;
         match out {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(store_error(err)),
         }
     }
@@ -1153,11 +1140,15 @@ impl ListKeys for DynamoStore {
 pub const MUTATE_ATTEMPTS: u32 = 64;
 
 /// Why a guarded commit did not go through, once the record is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Settled {
     /// Our own commit (its answer was lost, or a resend was refused).
     Committed,
     /// Another change committed since our read: read and plan again.
     Raced,
+    /// The record is as we read it: one of our own conditions on another
+    /// item failed.
+    Unchanged,
 }
 
 /// What a change needs of the record it read to write it.
@@ -1256,9 +1247,11 @@ impl DynamoStore {
                 Err(StoreError::Unavailable(e)) if is_idempotent_mismatch(&*e) => Vec::new(),
                 Err(e) => return Err(e),
             };
-            match self.settle(account, id, &plan, &token).await? {
-                Settled::Committed => return Ok(Some(plan)),
-                Settled::Raced => {}
+            let settled = self
+                .settle(account, id, read.version, &plan, &token)
+                .await?;
+            if settled == Settled::Committed {
+                return Ok(Some(plan));
             }
             if completion.is_some() && failed_at(&failed, completes_at) {
                 return Err(StoreError::IdempotencyLost);
@@ -1266,20 +1259,18 @@ impl DynamoStore {
             if planned.new_secret_at.is_some_and(|i| failed_at(&failed, i)) {
                 return Err(StoreError::AlreadyExists);
             }
-            if failed.iter().any(|f| *f) && !failed_at(&failed, 0) {
+            if settled == Settled::Unchanged && failed.iter().any(|f| *f) && !failed_at(&failed, 0)
+            {
                 // The record is as we read it, yet a lookup item's condition
                 // failed: an item of this key's secrets belongs to another
                 // key. Retrying cannot help.
-                let now = self.get_record_item(account, id).await?;
-                if get_n(&now, "version")? == read.version {
-                    tracing::error!(
-                        key_id = id.as_str(),
-                        "a lookup item of this key belongs to another key: run the repair command"
-                    );
-                    return Err(StoreError::Corrupt(
-                        "a lookup item of this key belongs to another key".to_owned(),
-                    ));
-                }
+                tracing::error!(
+                    key_id = id.as_str(),
+                    "a lookup item of this key belongs to another key: run the repair command"
+                );
+                return Err(StoreError::Corrupt(
+                    "a lookup item of this key belongs to another key".to_owned(),
+                ));
             }
             let ms = rand::rng().random_range(1..=(2 * u64::from(attempt)).min(40));
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -1289,12 +1280,14 @@ impl DynamoStore {
         ))
     }
 
-    /// After a failed commit: was it ours after all, or did another change
-    /// commit first? A key deleted by another change is `NotFound`.
+    /// After a failed commit: was it ours after all, did another change
+    /// commit first (a version other than `read_version`), or is the record
+    /// as read? A key deleted by another change is `NotFound`.
     async fn settle(
         &self,
         account: &AccountId,
         id: &KeyId,
+        read_version: u64,
         plan: &Plan,
         token: &str,
     ) -> Result<Settled, StoreError> {
@@ -1306,21 +1299,13 @@ impl DynamoStore {
         };
         match self.get_record_item(account, id).await {
             Ok(item) if ours(&item) => Ok(Settled::Committed),
-            // Another change committed (its version is newer), or a lookup
-            // item's condition failed (the caller tells these apart).
+            Ok(item) if get_n(&item, "version")? == read_version => Ok(Settled::Unchanged),
             Ok(_) => Ok(Settled::Raced),
             Err(StoreError::NotFound) if plan.after.is_none() => {
                 let gone = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", s(record_pk(account)))
-                    .key("sk", s(gone_sk(id)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                match gone.item() {
+                    .get_consistent(record_pk(account), &gone_sk(id))
+                    .await?;
+                match gone.as_ref() {
                     Some(item) if ours(item) => Ok(Settled::Committed),
                     _ => Err(StoreError::NotFound),
                 }
@@ -1847,16 +1832,9 @@ impl ListEvents for DynamoStore {
             Ok(_) => true,
             Err(StoreError::NotFound) => {
                 let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", s(record_pk(account)))
-                    .key("sk", s(gone_sk(id)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                out.item()
+                    .get_consistent(record_pk(account), &gone_sk(id))
+                    .await?;
+                out.as_ref()
                     .and_then(|i| get_time(i, "deletedAt").ok())
                     .is_some_and(|at| now < at + DELETED_EVENTS_KEPT)
             }
@@ -1944,11 +1922,7 @@ impl RecordUse for DynamoStore {
             .await;
         match claimed {
             Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if condition_failed(&err) => {
                 return Ok(false);
             }
             Err(err) => return Err(store_error(err)),
@@ -1968,13 +1942,7 @@ impl RecordUse for DynamoStore {
             .await;
         match recorded {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(true)
-            }
+            Err(err) if condition_failed(&err) => Ok(true),
             Err(err) => Err(store_error(err)),
         }
     }

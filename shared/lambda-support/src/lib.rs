@@ -23,12 +23,21 @@ pub enum StartError {
 /// (endpoint, region and credentials from the environment; the standard
 /// `AWS_ENDPOINT_URL_DYNAMODB` override is honoured).
 pub async fn dynamo_store() -> Result<DynamoStore, StartError> {
+    dynamo_store_from(&sdk_config().await)
+}
+
+/// The SDK configuration the functions run with (region, credentials and
+/// the production timeouts, loaded once), for a cold start that builds more
+/// than one client from it.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    ClientSettings::default().sdk_config().await
+}
+
+/// [`dynamo_store`] from an SDK configuration already loaded.
+pub fn dynamo_store_from(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, StartError> {
     let table = std::env::var("TABLE_NAME")
         .ok()
         .filter(|t| !t.is_empty())
         .ok_or(StartError::MissingTable)?;
-    Ok(DynamoStore::new(
-        ClientSettings::default().client().await,
-        table,
-    ))
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table))
 }

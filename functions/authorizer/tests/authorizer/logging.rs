@@ -170,47 +170,16 @@ async fn trace_logging_of_a_handled_event_reveals_no_key_or_hash() {
             ("Authorization", &format!("Bearer {}", key.expose_secret())),
         ],
     );
-    let (runtime_api, mut posted) = fake_runtime_api(ev.to_string()).await;
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authorizer"))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "authorizer")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("TABLE_NAME", store.table())
-        .env("RUST_LOG", "trace")
-        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Drain both pipes while the function runs, so it never blocks on a full one.
-    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf).await;
-            }
-            buf
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-
-    let (path, body) = tokio::time::timeout(Duration::from_secs(30), posted.recv())
-        .await
-        .expect("the function answered nothing within 30 s")
-        .unwrap();
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
-    let (stdout, stderr) = (stdout.await.unwrap(), stderr.await.unwrap());
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
-    );
+    let (path, body, logs) = run_once(
+        ev.to_string(),
+        store.table(),
+        &[
+            ("RUST_LOG", "trace"),
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ],
+    )
+    .await;
 
     assert_eq!(
         path,
