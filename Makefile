@@ -1,8 +1,5 @@
 # ProLinksQR API keys: the project's commands. `make test` is the test command.
 .PHONY: run test lint fmt create-table lambda-build sam-local sam-local-stop check-sam-local
-.PHONY: build-AuthorizerFunction build-CreateKeyFunction build-ListKeysFunction build-GetKeyFunction
-.PHONY: build-UpdateKeyFunction build-DeleteKeyFunction build-RollKeyFunction build-ListKeyEventsFunction
-.PHONY: build-SecretScanningFunction build-CacheFlushFunction
 
 # The local API on 127.0.0.1:3000 with the embedded in-memory store.
 # PORT=4000 make run, or make run ARGS="--port 4000 --dynamodb http://127.0.0.1:8000".
@@ -36,14 +33,15 @@ check-sam-local:
 create-table:
 	cargo run -q -p local-stack --bin create-table
 
-# `sam build` runs build-<Function> here, at the repository root (template.yaml:
-# BuildMethod makefile). Every target runs the same cargo-lambda build of the
-# ten functions: the first compiles the workspace once into the shared target
-# dir, the others find it current; each then copies its own binary. Two
-# cargo-lambda runs at once race on moving the binaries into target/lambda,
-# so samconfig builds one function at a time, and flock (where there is one)
-# serialises even `sam build --parallel`.
-LAMBDA_PACKAGES := -p authorizer -p create-key -p list-keys -p get-key -p update-key -p delete-key -p roll-key -p list-key-events -p secret-scanning -p cache-flush
+# `sam build` runs build-<LogicalId> here, at the repository root
+# (template.yaml: BuildMethod makefile), for every function. Each runs the
+# same cargo-lambda build of every crate under functions/: the first
+# compiles the workspace once into the shared target dir, the others find it
+# current; each then copies its own binary (CreateKeyFunction: create-key).
+# Two cargo-lambda runs at once race on moving the binaries into
+# target/lambda, so samconfig builds one function at a time, and flock
+# (where there is one) serialises even `sam build --parallel`.
+LAMBDA_PACKAGES := $(addprefix -p ,$(notdir $(wildcard functions/*)))
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 LAMBDA_LOCK := $(shell command -v flock >/dev/null 2>&1 && echo flock $(TARGET_DIR)/.lambda-build.lock)
 
@@ -51,23 +49,5 @@ lambda-build:
 	@mkdir -p $(TARGET_DIR)
 	$(LAMBDA_LOCK) cargo lambda build --release --arm64 $(LAMBDA_PACKAGES)
 
-build-AuthorizerFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/authorizer/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-CreateKeyFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/create-key/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-ListKeysFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/list-keys/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-GetKeyFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/get-key/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-UpdateKeyFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/update-key/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-DeleteKeyFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/delete-key/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-RollKeyFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/roll-key/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-ListKeyEventsFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/list-key-events/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-SecretScanningFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/secret-scanning/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
-build-CacheFlushFunction: lambda-build
-	cp $(TARGET_DIR)/lambda/cache-flush/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+build-%Function: lambda-build
+	cp $(TARGET_DIR)/lambda/$(shell echo '$*' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr A-Z a-z)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"

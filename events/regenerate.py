@@ -2,8 +2,10 @@
 them: real paths, concrete method ARNs, multi-value headers, the dashboard's
 Cognito claims in requestContext.authorizer.claims, and path parameters.
 
-usage: python3 events/regenerate.py   (needs the `sam` CLI on PATH or in .venv)
-Tests load these files, so what they show stays true.
+usage: .venv/bin/python events/regenerate.py   (the SAM tooling's venv: the `sam` CLI and its YAML parser)
+Tests load these files, so what they show stays true. The dashboard's
+events are one per function with a dashboard route, read from template.yaml
+(whose routes `cargo xtask generate` writes from the function table).
 """
 import json
 import os
@@ -138,18 +140,35 @@ def main():
     write("authorizer/allow.json", authorizer("GET", "/links/{id}", "/links/lnk_8f3a2c", SAMPLE_KEY))
     write("authorizer/deny.json", authorizer("DELETE", "/links/{id}", "/links/lnk_8f3a2c", SAMPLE_KEY))
     write("authorizer/unauthorized.json", authorizer("GET", "/links/{id}", "/links/lnk_8f3a2c", "key-typo"))
-    write("create-key.json", proxy("POST", "/apikeys", "/apikeys",
-                                   body={"name": "Zapier integration", "scopes": ["links.read", "links.create"],
-                                         "expiresAt": "2030-01-01T00:00:00Z"}))
-    write("list-keys.json", proxy("GET", "/apikeys", "/apikeys", query={"limit": "20"}))
-    write("get-key.json", proxy("GET", "/apikeys/{id}", f"/apikeys/{KEY_ID}"))
-    write("update-key.json", proxy("PATCH", "/apikeys/{id}", f"/apikeys/{KEY_ID}",
-                                   body={"name": "CI bot", "active": False}, extra_headers={"If-Match": '"1"'}))
-    write("delete-key.json", proxy("DELETE", "/apikeys/{id}", f"/apikeys/{KEY_ID}"))
-    write("roll-key.json", proxy("POST", "/apikeys/{id}/roll", f"/apikeys/{KEY_ID}/roll",
-                                 body={"gracePeriodSeconds": 3600}, extra_headers={"If-Match": '"1"'}))
-    write("list-key-events.json", proxy("GET", "/apikeys/{id}/events", f"/apikeys/{KEY_ID}/events",
-                                        query={"limit": "20"}))
+    for package, method, resource in dashboard_routes():
+        sample = SAMPLES.get(package, {})
+        write(f"{package}.json", proxy(method, resource, resource.replace("{id}", KEY_ID), **sample))
+
+
+# What each dashboard function's sample carries beyond its route.
+SAMPLES = {
+    "create-key": {"body": {"name": "Zapier integration", "scopes": ["links.read", "links.create"],
+                            "expiresAt": "2030-01-01T00:00:00Z"}},
+    "list-keys": {"query": {"limit": "20"}},
+    "update-key": {"body": {"name": "CI bot", "active": False}, "extra_headers": {"If-Match": '"1"'}},
+    "roll-key": {"body": {"gracePeriodSeconds": 3600}, "extra_headers": {"If-Match": '"1"'}},
+    "list-key-events": {"query": {"limit": "20"}},
+}
+
+
+def dashboard_routes():
+    """(package, method, resource) of every function the dashboard's users call."""
+    from samcli.yamlhelper import yaml_parse  # the sam CLI's own parser (CloudFormation tags)
+
+    with open(os.path.join(ROOT, "template.yaml"), encoding="utf-8") as f:
+        resources = yaml_parse(f.read())["Resources"]
+    for r in resources.values():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        for e in (r["Properties"].get("Events") or {}).values():
+            p = e["Properties"]
+            if e["Type"] == "Api" and p.get("Auth", {}).get("Authorizer") != "NONE":
+                yield r["Properties"]["CodeUri"].removeprefix("functions/"), p["Method"], p["Path"]
 
 
 if __name__ == "__main__":

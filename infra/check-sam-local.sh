@@ -5,7 +5,7 @@
 #    local-only functions into the same target dir (no second full compile);
 # 2. starts DynamoDB Local, creates the table with the sample events' key,
 #    and writes the harness template (infra/sam-local/harness.py);
-# 3. `sam local invoke`s the authorizer and the seven dashboard functions
+# 3. `sam local invoke`s the authorizer and every dashboard function
 #    with the events/ files and checks each answer;
 # 4. `sam local start-api` on 127.0.0.1:3000 serves both APIs through SAM's
 #    emulation: the README's quick-start session runs against it as written

@@ -5,7 +5,7 @@
 usage: .venv/bin/python infra/sam-local/harness.py DYNAMODB_ENDPOINT   (from the repository root)
 
 What it keeps from template.yaml, as built: every function that serves a
-request (the authorizer, the dashboard's seven, secret scanning), with its
+request (the authorizer and every function with an API event), with its
 environment and its dashboard routes. What it changes, and why (SAM's
 emulation, facts in ../shared/docs/sam-local-offline.md):
 
@@ -33,17 +33,9 @@ from samcli.yamlhelper import yaml_dump, yaml_parse
 
 ROOT = os.getcwd()
 OUT = os.path.join(ROOT, ".aws-sam", "harness")
-SERVED = [
-    "AuthorizerFunction",
-    "CreateKeyFunction",
-    "ListKeysFunction",
-    "GetKeyFunction",
-    "UpdateKeyFunction",
-    "DeleteKeyFunction",
-    "RollKeyFunction",
-    "ListKeyEventsFunction",
-    "SecretScanningFunction",
-]
+# The protected API's authorizer; with every function that has an API event
+# (written into template.yaml from the function table), what is served.
+AUTHORIZER = "AuthorizerFunction"
 LOCAL_ONLY = {"EchoFunction": "sam-local-echo", "DevIdentityFunction": "sam-local-identity"}
 ORIGIN = "http://localhost:5173"
 VALUES = {
@@ -78,7 +70,13 @@ def main(endpoint):
         "RUST_LOG": "info",
     }
     functions = {}
-    for name in SERVED:
+    served = [AUTHORIZER] + [
+        name
+        for name, r in res.items()
+        if r["Type"] == "AWS::Serverless::Function"
+        and any(e["Type"] == "Api" for e in (r["Properties"].get("Events") or {}).values())
+    ]
+    for name in served:
         props = res[name]["Properties"]
         built = os.path.join(ROOT, ".aws-sam", "build", name)
         if not os.path.exists(os.path.join(built, "bootstrap")):

@@ -8,14 +8,14 @@ use apikeys::testing::{dynamodb_error, scripted_endpoint, silent_endpoint, store
 use keys_api::testing::*;
 use serde_json::{Value, json};
 
-use crate::sample;
+use crate::{operations, sample};
 
 /// The function timeout the request's Lambda context gives in these tests.
 const TIMEOUT: Duration = Duration::from_millis(2500);
 
 fn ev(op: &str) -> Value {
     let mut ev = sample(op);
-    if op != "create" && op != "list" {
+    if op != "createKey" && op != "listKeys" {
         set_id(&mut ev, "AAAAAAAAAAAAAAAAAAAAAA");
     }
     ev
@@ -28,13 +28,13 @@ async fn call_by(
     let (cfg, req) = (config(), with_deadline(request(&ev(op)), TIMEOUT));
     let started = Instant::now();
     let resp = match op {
-        "create" => create_key::handle(store, &cfg, req).await,
-        "list" => list_keys::handle(store, &cfg, req).await,
-        "get" => get_key::handle(store, &cfg, req).await,
-        "update" => update_key::handle(store, &cfg, req).await,
-        "delete" => delete_key::handle(store, &cfg, req).await,
-        "roll" => roll_key::handle(store, &cfg, req).await,
-        "events" => list_key_events::handle(store, &cfg, req).await,
+        "createKey" => create_key::handle(store, &cfg, req).await,
+        "listKeys" => list_keys::handle(store, &cfg, req).await,
+        "getKey" => get_key::handle(store, &cfg, req).await,
+        "updateKey" => update_key::handle(store, &cfg, req).await,
+        "deleteKey" => delete_key::handle(store, &cfg, req).await,
+        "rollKey" => roll_key::handle(store, &cfg, req).await,
+        "listKeyEvents" => list_key_events::handle(store, &cfg, req).await,
         other => panic!("no operation {other}"),
     };
     (resp, started.elapsed())
@@ -58,9 +58,7 @@ fn assert_503_in_time(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_answers_is_a_503_before_the_deadline() {
     let store = store_on(&silent_endpoint().await).await;
-    for op in [
-        "create", "list", "get", "update", "delete", "roll", "events",
-    ] {
+    for op in operations() {
         let (resp, elapsed) = call_by(&store, op).await;
         assert_503_in_time(&resp, elapsed, op, "service_unavailable");
     }
@@ -85,10 +83,10 @@ async fn endless_transaction_conflicts_are_a_503_before_the_deadline() {
         "createdBy": {"S": SAMPLE_SUB}, "version": {"N": "1"},
     }})
     .to_string();
-    for op in ["create", "update", "delete", "roll"] {
+    for op in ["createKey", "updateKey", "deleteKey", "rollKey"] {
         // update and delete read the record first; then every send conflicts.
         let mut script = Vec::new();
-        if op != "create" {
+        if op != "createKey" {
             script.push((200, record.clone()));
         }
         script.push((400, conflict.clone()));
@@ -109,9 +107,7 @@ async fn throttling_is_a_503_with_retry_after() {
     ] {
         let endpoint = scripted_endpoint(vec![dynamodb_error(code)]).await;
         let store = store_on(&endpoint.url).await;
-        for op in [
-            "create", "list", "get", "update", "delete", "roll", "events",
-        ] {
+        for op in operations() {
             let (resp, elapsed) = call_by(&store, op).await;
             assert_503_in_time(&resp, elapsed, op, "throttled");
         }
@@ -128,6 +124,6 @@ async fn a_throttled_transaction_is_a_503_with_retry_after() {
     });
     let endpoint = scripted_endpoint(vec![(400, body.to_string())]).await;
     let store = store_on(&endpoint.url).await;
-    let (resp, elapsed) = call_by(&store, "create").await;
-    assert_503_in_time(&resp, elapsed, "create", "throttled");
+    let (resp, elapsed) = call_by(&store, "createKey").await;
+    assert_503_in_time(&resp, elapsed, "createKey", "throttled");
 }

@@ -30,12 +30,12 @@ async fn decide<S: LookupKey + apikeys::RecordUse>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_key_is_authorized_by_scope_until_deactivated_or_deleted() {
     let store = fresh_dynamo_store("flow").await;
-    let mut create = sample("create");
+    let mut create = sample("createKey");
     set_body(
         &mut create,
         Some(r#"{"name":"Zapier","scopes":["links.read","cafe.create"]}"#),
     );
-    let created = json_body(&call(&store, "create", &create).await);
+    let created = json_body(&call(&store, "createKey", &create).await);
     let key = created["key"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
 
@@ -55,11 +55,11 @@ async fn a_created_key_is_authorized_by_scope_until_deactivated_or_deleted() {
     }
 
     let get_link = scopes::route_for_template("GET", "/links/{id}").unwrap();
-    let mut off = sample("update");
+    let mut off = sample("updateKey");
     set_id(&mut off, &id);
     set_header(&mut off, "If-Match", None);
     set_body(&mut off, Some(r#"{"active":false}"#));
-    assert_eq!(call(&store, "update", &off).await.status(), 200);
+    assert_eq!(call(&store, "updateKey", &off).await.status(), 200);
     assert!(
         matches!(
             decide(&store, get_link, &key).await,
@@ -72,7 +72,7 @@ async fn a_created_key_is_authorized_by_scope_until_deactivated_or_deleted() {
         &mut off,
         Some(r#"{"active":true,"scopes":["links.delete"]}"#),
     );
-    assert_eq!(call(&store, "update", &off).await.status(), 200);
+    assert_eq!(call(&store, "updateKey", &off).await.status(), 200);
     assert_eq!(
         effect_and_resource(&decide(&store, get_link, &key).await.unwrap()).0,
         "Deny",
@@ -84,9 +84,9 @@ async fn a_created_key_is_authorized_by_scope_until_deactivated_or_deleted() {
         "Allow"
     );
 
-    let mut del = sample("delete");
+    let mut del = sample("deleteKey");
     set_id(&mut del, &id);
-    assert_eq!(call(&store, "delete", &del).await.status(), 204);
+    assert_eq!(call(&store, "deleteKey", &del).await.status(), 204);
     assert!(
         matches!(
             decide(&store, del_link, &key).await,

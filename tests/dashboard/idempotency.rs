@@ -18,7 +18,7 @@ use crate::*;
 const VALUE: &str = "4f7c2e1a-9b3d-4e8f-a6c5-1d2e3f4a5b6c";
 
 fn create_event(value: Option<&str>, body: &str, sub: &str) -> Value {
-    let mut ev = sample("create");
+    let mut ev = sample("createKey");
     set_body(&mut ev, Some(body));
     set_caller(&mut ev, sub);
     set_header(&mut ev, "Idempotency-Key", value);
@@ -26,7 +26,7 @@ fn create_event(value: Option<&str>, body: &str, sub: &str) -> Value {
 }
 
 fn roll_event(id: &str, value: Option<&str>, body: Option<&str>) -> Value {
-    let mut ev = sample("roll");
+    let mut ev = sample("rollKey");
     set_id(&mut ev, id);
     set_body(&mut ev, body);
     set_header(&mut ev, "If-Match", None);
@@ -51,9 +51,9 @@ fn replayed(resp: &Response<Body>) -> bool {
 const BODY: &str = r#"{"name":"CI bot","scopes":["links.read"]}"#;
 
 async fn keys_of<S: KeyStore>(store: &S, sub: &str) -> usize {
-    let mut ev = sample("list");
+    let mut ev = sample("listKeys");
     set_caller(&mut ev, sub);
-    json_body(&call(store, "list", &ev).await)["items"]
+    json_body(&call(store, "listKeys", &ev).await)["items"]
         .as_array()
         .unwrap()
         .len()
@@ -62,7 +62,7 @@ async fn keys_of<S: KeyStore>(store: &S, sub: &str) -> usize {
 pub async fn a_repeated_create_returns_the_first_answer<S: KeyStore>(store: &S) {
     let first = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, "acct-idem"),
     )
     .await;
@@ -70,7 +70,7 @@ pub async fn a_repeated_create_returns_the_first_answer<S: KeyStore>(store: &S) 
     assert!(!replayed(&first));
     let again = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, "acct-idem"),
     )
     .await;
@@ -85,7 +85,7 @@ pub async fn a_repeated_create_returns_the_first_answer<S: KeyStore>(store: &S) 
     let quoted = format!("\"{VALUE}\"");
     let q = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(&quoted), BODY, "acct-idem"),
     )
     .await;
@@ -95,7 +95,7 @@ pub async fn a_repeated_create_returns_the_first_answer<S: KeyStore>(store: &S) 
     let other = r#"{"name":"another","scopes":["links.read"]}"#;
     let reused = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), other, "acct-idem"),
     )
     .await;
@@ -106,7 +106,7 @@ pub async fn a_repeated_create_returns_the_first_answer<S: KeyStore>(store: &S) 
     // Another account with the same value: its own key.
     let theirs = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, "acct-other"),
     )
     .await;
@@ -116,14 +116,19 @@ pub async fn a_repeated_create_returns_the_first_answer<S: KeyStore>(store: &S) 
 
     // Without the header: a new key each time, as before.
     for _ in 0..2 {
-        let plain = call(store, "create", &create_event(None, BODY, "acct-idem")).await;
+        let plain = call(store, "createKey", &create_event(None, BODY, "acct-idem")).await;
         assert_eq!(plain.status(), 201);
     }
     assert_eq!(keys_of(store, "acct-idem").await, 3);
 
     // Malformed values are a 400 before anything happens.
     for bad in ["short", &"x".repeat(256), "tab\tinside-the-value-here"] {
-        let resp = call(store, "create", &create_event(Some(bad), BODY, "acct-idem")).await;
+        let resp = call(
+            store,
+            "createKey",
+            &create_event(Some(bad), BODY, "acct-idem"),
+        )
+        .await;
         assert_eq!(resp.status(), 400, "{bad}");
         assert_eq!(error_code(&resp), "invalid_idempotency_key");
     }
@@ -153,7 +158,7 @@ pub async fn a_repeat_while_the_first_runs_is_409_and_a_failed_first_frees_the_v
     };
     let busy = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, "acct-busy"),
     )
     .await;
@@ -169,7 +174,7 @@ pub async fn a_repeat_while_the_first_runs_is_409_and_a_failed_first_frees_the_v
     store.release(&key.entry, &token).await.unwrap();
     let replay = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, "acct-busy"),
     )
     .await;
@@ -218,18 +223,18 @@ pub async fn an_entry_older_than_a_day_answers_nothing<S: KeyStore>(store: &S) {
 }
 
 pub async fn a_repeated_roll_returns_the_first_secret<S: KeyStore>(store: &S) {
-    let created = call(store, "create", &create_event(None, BODY, SAMPLE_SUB)).await;
+    let created = call(store, "createKey", &create_event(None, BODY, SAMPLE_SUB)).await;
     let id = json_body(&created)["id"].as_str().unwrap().to_owned();
     let body = Some(r#"{"gracePeriodSeconds":0}"#);
-    let first = call(store, "roll", &roll_event(&id, Some(VALUE), body)).await;
+    let first = call(store, "rollKey", &roll_event(&id, Some(VALUE), body)).await;
     assert_eq!(first.status(), 201, "{}", body_text(&first));
-    let again = call(store, "roll", &roll_event(&id, Some(VALUE), body)).await;
+    let again = call(store, "rollKey", &roll_event(&id, Some(VALUE), body)).await;
     assert_eq!(again.status(), 201);
     assert!(replayed(&again));
     assert_eq!(body_text(&again), body_text(&first));
-    let mut get = sample("get");
+    let mut get = sample("getKey");
     set_id(&mut get, &id);
-    let got = call(store, "get", &get).await;
+    let got = call(store, "getKey", &get).await;
     assert_eq!(got.headers()["etag"], "\"2\"", "one roll");
     let secret = ApiKey::parse(json_body(&first)["key"].as_str().unwrap()).unwrap();
     assert!(
@@ -239,7 +244,7 @@ pub async fn a_repeated_roll_returns_the_first_secret<S: KeyStore>(store: &S) {
     // Another body on the same key: 422.
     let other = call(
         store,
-        "roll",
+        "rollKey",
         &roll_event(&id, Some(VALUE), Some(r#"{"gracePeriodSeconds":60}"#)),
     )
     .await;
@@ -247,7 +252,7 @@ pub async fn a_repeated_roll_returns_the_first_secret<S: KeyStore>(store: &S) {
     // The same value on create (another path): 422.
     let create = call(
         store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, SAMPLE_SUB),
     )
     .await;
@@ -263,7 +268,7 @@ pub async fn concurrent_repeats_make_one_key<S: KeyStore + 'static>(store: Arc<S
             tokio::spawn(async move {
                 call(
                     &*store,
-                    "create",
+                    "createKey",
                     &create_event(Some(VALUE), BODY, "acct-burst"),
                 )
                 .await
@@ -285,7 +290,7 @@ pub async fn concurrent_repeats_make_one_key<S: KeyStore + 'static>(store: Arc<S
     assert_eq!(keys_of(&*store, "acct-burst").await, 1);
     let after = call(
         &*store,
-        "create",
+        "createKey",
         &create_event(Some(VALUE), BODY, "acct-burst"),
     )
     .await;
@@ -350,13 +355,13 @@ async fn no_piece_of_any_key_is_stored_readably_with_entries_present() {
     let mut secrets = Vec::new();
     for (i, sub) in ["acct-s1", "acct-s2"].iter().enumerate() {
         let value = format!("{VALUE}-{i}");
-        let created = call(&store, "create", &create_event(Some(&value), BODY, sub)).await;
+        let created = call(&store, "createKey", &create_event(Some(&value), BODY, sub)).await;
         assert_eq!(created.status(), 201);
         let id = json_body(&created)["id"].as_str().unwrap().to_owned();
         secrets.push(json_body(&created)["key"].as_str().unwrap().to_owned());
         let mut roll = roll_event(&id, Some(&format!("{value}-roll")), None);
         set_caller(&mut roll, sub);
-        let rolled = call(&store, "roll", &roll).await;
+        let rolled = call(&store, "rollKey", &roll).await;
         assert_eq!(rolled.status(), 201, "{}", body_text(&rolled));
         secrets.push(json_body(&rolled)["key"].as_str().unwrap().to_owned());
     }

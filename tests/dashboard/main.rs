@@ -23,30 +23,29 @@ use serde_json::Value;
 /// The five dashboard operations, by name, over one store.
 pub async fn call<S: apikeys::KeyStore>(store: &S, op: &str, ev: &Value) -> Response<Body> {
     let (cfg, req) = (config(), request(ev));
-    match op {
-        "create" => create_key::handle(store, &cfg, req).await,
-        "list" => list_keys::handle(store, &cfg, req).await,
-        "get" => get_key::handle(store, &cfg, req).await,
-        "update" => update_key::handle(store, &cfg, req).await,
-        "delete" => delete_key::handle(store, &cfg, req).await,
-        "roll" => roll_key::handle(store, &cfg, req).await,
-        "events" => list_key_events::handle(store, &cfg, req).await,
-        other => panic!("no operation {other}"),
-    }
+    local_stack::dashboard_handler(op, store, &cfg, req)
+        .await
+        .unwrap_or_else(|| panic!("no operation {op}"))
+}
+
+/// The operations of the dashboard API under a user login, from the
+/// function table.
+pub fn operations() -> Vec<&'static str> {
+    function_table::dashboard_routes()
+        .filter(|(_, r)| r.login == function_table::Login::User)
+        .map(|(_, r)| r.operation)
+        .collect()
 }
 
 /// The sample event of an operation.
 pub fn sample(op: &str) -> Value {
-    match op {
-        "create" => event(CREATE_KEY),
-        "list" => event(LIST_KEYS),
-        "get" => event(GET_KEY),
-        "update" => event(UPDATE_KEY),
-        "delete" => event(DELETE_KEY),
-        "roll" => event(ROLL_KEY),
-        "events" => event(LIST_KEY_EVENTS),
-        other => panic!("no operation {other}"),
-    }
+    let f = function_table::by_operation(op).unwrap_or_else(|| panic!("no operation {op}"));
+    let path = format!(
+        "{}/../events/{}.json",
+        env!("CARGO_MANIFEST_DIR"),
+        f.package
+    );
+    event(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }
 
 /// A store whose every operation fails with the error it makes.

@@ -28,20 +28,18 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 }
 
 fn operation<'a>(doc: &'a Value, op: &str) -> (&'static str, &'static str, &'a Value) {
-    let (path, method) = match op {
-        "create" => ("/apikeys", "post"),
-        "list" => ("/apikeys", "get"),
-        "get" => ("/apikeys/{id}", "get"),
-        "update" => ("/apikeys/{id}", "patch"),
-        "delete" => ("/apikeys/{id}", "delete"),
-        "roll" => ("/apikeys/{id}/roll", "post"),
-        "events" => ("/apikeys/{id}/events", "get"),
-        _ => unreachable!(),
-    };
+    let route = function_table::by_operation(op)
+        .and_then(|f| f.route)
+        .unwrap_or_else(|| panic!("no operation {op} in the function table"));
+    let method = route.method.to_ascii_lowercase().leak();
     let o = doc
-        .pointer(&format!("/paths/{}/{method}", path.replace('/', "~1")))
+        .pointer(&format!(
+            "/paths/{}/{method}",
+            route.path.replace('/', "~1")
+        ))
         .unwrap();
-    (path, method, o)
+    assert_eq!(o["operationId"], op, "{} {}", route.method, route.path);
+    (route.path, method, o)
 }
 
 /// A validator for `schema`, with the whole spec as the document its `$ref`s resolve in.
@@ -117,167 +115,182 @@ async fn scenarios() -> Vec<(&'static str, Response<Body>)> {
     let mut push = |op: &'static str, r: Response<Body>| out.push((op, r));
 
     // create
-    let created = call(&store, "create", &sample("create")).await;
+    let created = call(&store, "createKey", &sample("createKey")).await;
     let id = json_body(&created)["id"].as_str().unwrap().to_owned();
-    push("create", created);
-    let mut ev = sample("create");
+    push("createKey", created);
+    let mut ev = sample("createKey");
     set_body(&mut ev, Some(r#"{"name":"x","scopes":["nope"]}"#));
-    push("create", call(&store, "create", &ev).await);
-    let mut ev = sample("create");
+    push("createKey", call(&store, "createKey", &ev).await);
+    let mut ev = sample("createKey");
     remove_claims(&mut ev);
-    push("create", call(&store, "create", &ev).await);
-    let mut ev = sample("create");
+    push("createKey", call(&store, "createKey", &ev).await);
+    let mut ev = sample("createKey");
     set_body(
         &mut ev,
         Some(&format!(r#"{{"name":"{}"}}"#, "x".repeat(20_000))),
     );
-    push("create", call(&store, "create", &ev).await);
-    let mut ev = sample("create");
+    push("createKey", call(&store, "createKey", &ev).await);
+    let mut ev = sample("createKey");
     set_header(&mut ev, "Content-Type", Some("text/plain"));
-    push("create", call(&store, "create", &ev).await);
+    push("createKey", call(&store, "createKey", &ev).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("create", call(&failing, "create", &sample("create")).await);
+        push(
+            "createKey",
+            call(&failing, "createKey", &sample("createKey")).await,
+        );
     }
-    let mut ev = sample("create");
+    let mut ev = sample("createKey");
     set_body(
         &mut ev,
         Some(r#"{"name":"never expires","scopes":["all"],"expiresAt":null}"#),
     );
-    push("create", call(&store, "create", &ev).await);
+    push("createKey", call(&store, "createKey", &ev).await);
 
     // list: a page with a token, the last page, and errors
     for _ in 0..2 {
-        call(&store, "create", &sample("create")).await;
+        call(&store, "createKey", &sample("createKey")).await;
     }
-    let mut ev = sample("list");
+    let mut ev = sample("listKeys");
     set_query(&mut ev, &[("limit", "1")]);
-    push("list", call(&store, "list", &ev).await);
-    push("list", call(&store, "list", &sample("list")).await);
-    let mut ev = sample("list");
+    push("listKeys", call(&store, "listKeys", &ev).await);
+    push(
+        "listKeys",
+        call(&store, "listKeys", &sample("listKeys")).await,
+    );
+    let mut ev = sample("listKeys");
     set_query(&mut ev, &[("limit", "0")]);
-    push("list", call(&store, "list", &ev).await);
-    let mut ev = sample("list");
+    push("listKeys", call(&store, "listKeys", &ev).await);
+    let mut ev = sample("listKeys");
     remove_claims(&mut ev);
-    push("list", call(&store, "list", &ev).await);
+    push("listKeys", call(&store, "listKeys", &ev).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("list", call(&failing, "list", &sample("list")).await);
+        push(
+            "listKeys",
+            call(&failing, "listKeys", &sample("listKeys")).await,
+        );
     }
 
     // get
-    let mut ev = sample("get");
+    let mut ev = sample("getKey");
     set_id(&mut ev, &id);
-    push("get", call(&store, "get", &ev).await);
-    push("get", call(&store, "get", &sample("get")).await);
-    let mut ev = sample("get");
+    push("getKey", call(&store, "getKey", &ev).await);
+    push("getKey", call(&store, "getKey", &sample("getKey")).await);
+    let mut ev = sample("getKey");
     remove_claims(&mut ev);
-    push("get", call(&store, "get", &ev).await);
+    push("getKey", call(&store, "getKey", &ev).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("get", call(&failing, "get", &sample("get")).await);
+        push("getKey", call(&failing, "getKey", &sample("getKey")).await);
     }
 
     // update
-    let mut ev = sample("update");
+    let mut ev = sample("updateKey");
     set_id(&mut ev, &id);
-    push("update", call(&store, "update", &ev).await); // If-Match "1": 200
-    push("update", call(&store, "update", &ev).await); // If-Match "1" again: 409
+    push("updateKey", call(&store, "updateKey", &ev).await); // If-Match "1": 200
+    push("updateKey", call(&store, "updateKey", &ev).await); // If-Match "1" again: 409
     let mut bad = ev.clone();
     set_body(&mut bad, Some("{}"));
-    push("update", call(&store, "update", &bad).await);
+    push("updateKey", call(&store, "updateKey", &bad).await);
     let mut big = ev.clone();
     set_body(&mut big, Some(&"x".repeat(20_000)));
-    push("update", call(&store, "update", &big).await);
+    push("updateKey", call(&store, "updateKey", &big).await);
     let mut text = ev.clone();
     set_header(&mut text, "Content-Type", Some("text/plain"));
-    push("update", call(&store, "update", &text).await);
-    push("update", call(&store, "update", &sample("update")).await);
+    push("updateKey", call(&store, "updateKey", &text).await);
+    push(
+        "updateKey",
+        call(&store, "updateKey", &sample("updateKey")).await,
+    );
     let mut anon = ev.clone();
     remove_claims(&mut anon);
-    push("update", call(&store, "update", &anon).await);
+    push("updateKey", call(&store, "updateKey", &anon).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("update", call(&failing, "update", &ev).await);
+        push("updateKey", call(&failing, "updateKey", &ev).await);
     }
 
     // roll: with grace, stale If-Match, bad body, errors
-    let mut ev = sample("roll");
+    let mut ev = sample("rollKey");
     set_id(&mut ev, &id);
     set_header(&mut ev, "If-Match", None);
-    push("roll", call(&store, "roll", &ev).await);
+    push("rollKey", call(&store, "rollKey", &ev).await);
     let mut stale = ev.clone();
     set_header(&mut stale, "If-Match", Some("\"1\""));
-    push("roll", call(&store, "roll", &stale).await);
+    push("rollKey", call(&store, "rollKey", &stale).await);
     let mut bad = ev.clone();
     set_body(&mut bad, Some(r#"{"gracePeriodSeconds":-5}"#));
-    push("roll", call(&store, "roll", &bad).await);
+    push("rollKey", call(&store, "rollKey", &bad).await);
     let mut big = ev.clone();
     set_body(&mut big, Some(&"x".repeat(20_000)));
-    push("roll", call(&store, "roll", &big).await);
+    push("rollKey", call(&store, "rollKey", &big).await);
     let mut text = ev.clone();
     set_header(&mut text, "Content-Type", Some("text/plain"));
-    push("roll", call(&store, "roll", &text).await);
-    push("roll", call(&store, "roll", &sample("roll")).await);
+    push("rollKey", call(&store, "rollKey", &text).await);
+    push("rollKey", call(&store, "rollKey", &sample("rollKey")).await);
     let mut anon = ev.clone();
     remove_claims(&mut anon);
-    push("roll", call(&store, "roll", &anon).await);
+    push("rollKey", call(&store, "rollKey", &anon).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("roll", call(&failing, "roll", &ev).await);
+        push("rollKey", call(&failing, "rollKey", &ev).await);
     }
 
     // events: a page, errors
-    let mut ev = sample("events");
+    let mut ev = sample("listKeyEvents");
     set_id(&mut ev, &id);
     set_query(&mut ev, &[("limit", "1")]);
-    push("events", call(&store, "events", &ev).await);
+    push("listKeyEvents", call(&store, "listKeyEvents", &ev).await);
     let mut bad = ev.clone();
     set_query(&mut bad, &[("limit", "0")]);
-    push("events", call(&store, "events", &bad).await);
-    push("events", call(&store, "events", &sample("events")).await);
+    push("listKeyEvents", call(&store, "listKeyEvents", &bad).await);
+    push(
+        "listKeyEvents",
+        call(&store, "listKeyEvents", &sample("listKeyEvents")).await,
+    );
     let mut anon = ev.clone();
     remove_claims(&mut anon);
-    push("events", call(&store, "events", &anon).await);
+    push("listKeyEvents", call(&store, "listKeyEvents", &anon).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("events", call(&failing, "events", &ev).await);
+        push("listKeyEvents", call(&failing, "listKeyEvents", &ev).await);
     }
 
     // Idempotency-Key: a replay, another body (422), for create and roll
     let value = "spec-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
-    let mut ev = sample("create");
+    let mut ev = sample("createKey");
     set_header(&mut ev, "Idempotency-Key", Some(value));
-    push("create", call(&store, "create", &ev).await);
-    push("create", call(&store, "create", &ev).await);
+    push("createKey", call(&store, "createKey", &ev).await);
+    push("createKey", call(&store, "createKey", &ev).await);
     set_body(&mut ev, Some(r#"{"name":"other","scopes":["links.read"]}"#));
-    push("create", call(&store, "create", &ev).await);
-    let mut ev = sample("roll");
+    push("createKey", call(&store, "createKey", &ev).await);
+    let mut ev = sample("rollKey");
     set_id(&mut ev, &id);
     set_header(&mut ev, "If-Match", None);
     set_header(&mut ev, "Idempotency-Key", Some(value));
-    push("roll", call(&store, "roll", &ev).await);
-    let mut ev = sample("roll");
+    push("rollKey", call(&store, "rollKey", &ev).await);
+    let mut ev = sample("rollKey");
     set_id(&mut ev, &id);
     set_header(&mut ev, "If-Match", None);
     set_header(&mut ev, "Idempotency-Key", Some(&format!("{value}-roll")));
-    push("roll", call(&store, "roll", &ev).await);
-    push("roll", call(&store, "roll", &ev).await);
+    push("rollKey", call(&store, "rollKey", &ev).await);
+    push("rollKey", call(&store, "rollKey", &ev).await);
     set_body(&mut ev, Some(r#"{"gracePeriodSeconds":5}"#));
-    push("roll", call(&store, "roll", &ev).await);
+    push("rollKey", call(&store, "rollKey", &ev).await);
 
     // create at the key limit
     let limited = MemoryStore::new();
     let one = config().with_max_keys(1).unwrap();
     for _ in 0..2 {
-        let resp = create_key::handle(&limited, &one, request(&sample("create"))).await;
-        push("create", resp);
+        let resp = create_key::handle(&limited, &one, request(&sample("createKey"))).await;
+        push("createKey", resp);
     }
 
     // delete
-    let mut ev = sample("delete");
+    let mut ev = sample("deleteKey");
     set_id(&mut ev, &id);
-    push("delete", call(&store, "delete", &ev).await);
-    push("delete", call(&store, "delete", &ev).await);
+    push("deleteKey", call(&store, "deleteKey", &ev).await);
+    push("deleteKey", call(&store, "deleteKey", &ev).await);
     let mut anon = ev.clone();
     remove_claims(&mut anon);
-    push("delete", call(&store, "delete", &anon).await);
+    push("deleteKey", call(&store, "deleteKey", &anon).await);
     for failing in [DOWN, THROTTLED, BROKEN] {
-        push("delete", call(&failing, "delete", &ev).await);
+        push("deleteKey", call(&failing, "deleteKey", &ev).await);
     }
     out
 }
@@ -290,9 +303,7 @@ async fn every_response_matches_the_spec_and_every_documented_status_occurs() {
         let status = check(&doc, op, &resp);
         seen.entry(op).or_default().insert(status);
     }
-    for op in [
-        "create", "list", "get", "update", "delete", "roll", "events",
-    ] {
+    for op in operations() {
         assert_eq!(
             seen[op],
             documented_statuses(&doc, op),
@@ -305,13 +316,13 @@ async fn every_response_matches_the_spec_and_every_documented_status_occurs() {
 async fn a_response_with_a_field_removed_or_added_fails_the_schema() {
     let doc = spec();
     let store = MemoryStore::new();
-    let created = json_body(&call(&store, "create", &sample("create")).await);
-    let create_schema = validator(&doc, &response_schema(&doc, "create", 201).unwrap());
+    let created = json_body(&call(&store, "createKey", &sample("createKey")).await);
+    let create_schema = validator(&doc, &response_schema(&doc, "createKey", 201).unwrap());
     assert!(create_schema.is_valid(&created));
-    let mut ev = sample("get");
+    let mut ev = sample("getKey");
     set_id(&mut ev, created["id"].as_str().unwrap());
-    let record = json_body(&call(&store, "get", &ev).await);
-    let record_schema = validator(&doc, &response_schema(&doc, "get", 200).unwrap());
+    let record = json_body(&call(&store, "getKey", &ev).await);
+    let record_schema = validator(&doc, &response_schema(&doc, "getKey", 200).unwrap());
     assert!(record_schema.is_valid(&record));
 
     for field in record.as_object().unwrap().keys() {
@@ -332,8 +343,8 @@ async fn a_response_with_a_field_removed_or_added_fails_the_schema() {
     assert!(!create_schema.is_valid(&record));
     assert!(!record_schema.is_valid(&created));
 
-    let err = json_body(&call(&store, "get", &sample("get")).await);
-    let err_schema = validator(&doc, &response_schema(&doc, "get", 404).unwrap());
+    let err = json_body(&call(&store, "getKey", &sample("getKey")).await);
+    let err_schema = validator(&doc, &response_schema(&doc, "getKey", 404).unwrap());
     assert!(err_schema.is_valid(&err));
     let mut bare = err.clone();
     bare["error"].as_object_mut().unwrap().remove("message");
@@ -351,9 +362,7 @@ async fn a_response_with_a_field_removed_or_added_fails_the_schema() {
 #[test]
 fn the_gateways_own_401_body_is_in_the_spec() {
     let doc = spec();
-    for op in [
-        "create", "list", "get", "update", "delete", "roll", "events",
-    ] {
+    for op in operations() {
         let schema = validator(&doc, &response_schema(&doc, op, 401).unwrap());
         assert!(schema.is_valid(&json!({"message": "Unauthorized"})), "{op}");
         assert!(schema.is_valid(&json!({"error": {"code": "unauthorized", "message": "x"}})));
@@ -408,4 +417,35 @@ fn the_spec_lists_exactly_the_catalogue_scopes() {
         .map(|s| s.as_str().to_owned())
         .collect();
     assert_eq!(listed, catalogue);
+}
+
+/// `openapi.yaml` declares exactly the function table's dashboard routes,
+/// each with the table's `operationId`: checked both ways.
+#[test]
+fn the_spec_and_the_function_table_declare_the_same_routes() {
+    let doc = spec();
+    let mut in_spec = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, o) in item.as_object().unwrap() {
+            if ["get", "put", "post", "patch", "delete", "head", "options"]
+                .contains(&method.as_str())
+            {
+                in_spec.insert((
+                    method.to_ascii_uppercase(),
+                    path.clone(),
+                    o["operationId"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+    }
+    let in_table: BTreeSet<(String, String, String)> = function_table::dashboard_routes()
+        .map(|(_, r)| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.operation.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(in_spec, in_table);
 }

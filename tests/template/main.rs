@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use function_table::{FUNCTIONS, Login};
 use serde_json::{Map, Value, json};
 use serde_yaml_ng::Value as Yaml;
 
@@ -267,82 +268,76 @@ fn narrowing_changes_can_flush_the_cache_and_only_that() {
 }
 
 #[test]
-fn every_apikeys_route_maps_to_its_function() {
+fn every_function_and_dashboard_route_is_the_tables() {
     let t = template();
-    let expected = [
-        ("CreateKeyFunction", "create-key", "POST", "/apikeys"),
-        ("ListKeysFunction", "list-keys", "GET", "/apikeys"),
-        ("GetKeyFunction", "get-key", "GET", "/apikeys/{id}"),
-        ("UpdateKeyFunction", "update-key", "PATCH", "/apikeys/{id}"),
-        ("DeleteKeyFunction", "delete-key", "DELETE", "/apikeys/{id}"),
-        ("RollKeyFunction", "roll-key", "POST", "/apikeys/{id}/roll"),
-        (
-            "ListKeyEventsFunction",
-            "list-key-events",
-            "GET",
-            "/apikeys/{id}/events",
-        ),
-    ];
-    let mut routes = BTreeSet::new();
-    for (name, krate, method, path) in expected {
-        let f = resource(&t, name);
+    // The template's functions are exactly the table's, each built from its
+    // crate, and so are the folders under functions/.
+    let declared: BTreeSet<&str> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let table: BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.logical_id).collect();
+    assert_eq!(declared, table);
+    let folders: BTreeSet<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    let packages: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.package.to_owned()).collect();
+    assert_eq!(folders, packages);
+    for f in FUNCTIONS {
+        let r = resource(&t, f.logical_id);
         assert_eq!(
-            f["Properties"]["CodeUri"],
-            format!("functions/{krate}"),
-            "{name}"
+            r["Properties"]["CodeUri"],
+            format!("functions/{}", f.package),
+            "{}",
+            f.logical_id
         );
-        let events = f["Properties"]["Events"].as_object().unwrap();
-        assert_eq!(events.len(), 1, "{name}");
-        let e = events.values().next().unwrap();
-        assert_eq!(e["Type"], "Api");
-        assert_eq!(
-            e["Properties"]["RestApiId"],
-            json!({"Ref": "DashboardApi"}),
-            "{name}"
-        );
-        assert_eq!(
-            (
-                e["Properties"]["Method"].as_str(),
-                e["Properties"]["Path"].as_str()
-            ),
-            (Some(method), Some(path)),
-            "{name}"
-        );
-        assert!(routes.insert((method, path)));
-        let env = &f["Properties"]["Environment"]["Variables"];
-        assert_eq!(
-            env["DASHBOARD_ORIGIN"],
-            json!({"Ref": "DashboardOrigin"}),
-            "{name}"
-        );
-    }
-    // GitHub's secret-scanning endpoint is on the dashboard API without a
-    // user login: its signature is checked by the function.
-    let scanning = &resource(&t, "SecretScanningFunction")["Properties"]["Events"]["Report"];
-    assert_eq!(
-        scanning,
-        &json!({"Type": "Api", "Properties": {
+        let events = r["Properties"]["Events"].as_object();
+        let api: Vec<(&String, &Value)> = events
+            .into_iter()
+            .flatten()
+            .filter(|(_, e)| e["Type"] == "Api")
+            .collect();
+        let Some(route) = f.route else {
+            assert!(api.is_empty(), "{} has an API event", f.logical_id);
+            continue;
+        };
+        // One API event, on the dashboard API, with the table's method and path.
+        assert_eq!(events.map(|e| e.len()), Some(1), "{}", f.logical_id);
+        let (name, e) = api[0];
+        assert_eq!(name, route.event);
+        let mut properties = json!({
             "RestApiId": {"Ref": "DashboardApi"},
-            "Path": "/secret-scanning/github",
-            "Method": "POST",
-            "Auth": {"Authorizer": "NONE"},
-        }})
-    );
-    // No other function is on the dashboard API, and no API-key route is.
-    for (name, r) in t["Resources"].as_object().unwrap() {
-        if r["Type"] == "AWS::Serverless::Function"
-            && !expected.iter().any(|e| e.0 == name)
-            && name != "SecretScanningFunction"
-        {
-            for e in r["Properties"]["Events"].as_object().into_iter().flatten() {
-                assert!(
-                    name == "CacheFlushFunction"
-                        && (e.1["Type"] == "DynamoDB" || e.1["Type"] == "ScheduleV2"),
-                    "{name} has event {}",
-                    e.0
-                );
-            }
+            "Path": route.path,
+            "Method": route.method,
+        });
+        match route.login {
+            // A dashboard user: the API's default (Cognito) authorizer.
+            Login::User => assert_eq!(
+                r["Properties"]["Environment"]["Variables"]["DASHBOARD_ORIGIN"],
+                json!({"Ref": "DashboardOrigin"}),
+                "{}",
+                f.logical_id
+            ),
+            // GitHub's secret-scanning endpoint: no user login; its
+            // signature is checked by the function.
+            Login::None => properties["Auth"] = json!({"Authorizer": "NONE"}),
         }
+        assert_eq!(e["Properties"], properties, "{}", f.logical_id);
+    }
+    // The flusher's events are a stream and a schedule, nothing else.
+    for (name, e) in resource(&t, "CacheFlushFunction")["Properties"]["Events"]
+        .as_object()
+        .unwrap()
+    {
+        assert!(
+            e["Type"] == "DynamoDB" || e["Type"] == "ScheduleV2",
+            "CacheFlushFunction has event {name}"
+        );
     }
 }
 
@@ -364,7 +359,15 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 10);
+    assert_eq!(functions.len(), FUNCTIONS.len());
+    // One Makefile rule builds them all, each `build-<Name>Function` copying
+    // the binary of the crate its name spells in kebab case.
+    assert!(MAKEFILE.contains(
+        "LAMBDA_PACKAGES := $(addprefix -p ,$(notdir $(wildcard functions/*)))"
+    ));
+    assert!(MAKEFILE.contains(
+        "build-%Function: lambda-build\n\tcp $(TARGET_DIR)/lambda/$(shell echo '$*' | sed -E 's/([a-z0-9])([A-Z])/\\1-\\2/g' | tr A-Z a-z)/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""
+    ));
     for (name, f) in functions {
         // Built by the repository Makefile at the repository root: one
         // cargo-lambda build of the workspace, then this function's binary.
@@ -391,17 +394,11 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
             manifest.contains(&format!("name = \"{krate}\"")),
             "{name}: crate {krate}"
         );
-        let target = format!(
-            "build-{name}: lambda-build\n\tcp $(TARGET_DIR)/lambda/{krate}/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""
-        );
-        assert!(
-            MAKEFILE.contains(&target),
-            "{name}: Makefile has no\n{target}"
-        );
-        assert!(
-            MAKEFILE.contains(&format!("-p {krate}")),
-            "{name}: {krate} is not in the one cargo-lambda build"
-        );
+        let spelled: String = krate
+            .split('-')
+            .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+            .collect();
+        assert_eq!(format!("{spelled}Function"), *name, "the Makefile's rule");
         // Under API Gateway's 29 s integration limit (the secret-scanning
         // endpoint processes a whole 1 MiB report; the others are short).
         let limit = if name == "SecretScanningFunction" {
@@ -676,14 +673,15 @@ fn samconfig_builds_uncached_one_at_a_time_and_confirms_deploys_without_lint_mod
     );
 }
 
-/// The protected API's routes in the template are what `cargo xtask
-/// protected-api` generates from `scopes::ROUTES` today.
+/// The template's generated parts (the protected API's routes, the
+/// dashboard functions' events) are what `cargo xtask generate` writes from
+/// the tables today.
 #[test]
-fn the_generated_protected_routes_are_current() {
-    let current = xtask::splice(TEMPLATE, &xtask::protected_paths()).unwrap();
+fn the_generated_parts_are_current() {
+    let current = xtask::generate(TEMPLATE).unwrap();
     assert!(
         current == TEMPLATE,
-        "template.yaml's protected routes are stale: run `cargo xtask protected-api`"
+        "template.yaml's generated parts are stale: run `cargo xtask generate`"
     );
 }
 

@@ -1,10 +1,12 @@
 //! The local stack: API Gateway's part, played in-process, so the whole
 //! system runs from one command without Docker.
 //!
-//! - `/apikeys…` is the dashboard API: the caller's identity comes from an
-//!   `Authorization: Bearer <JWT>` whose payload is decoded and **not
+//! - `/apikeys…` and `/secret-scanning…` are the dashboard API, routed by
+//!   the function table (`function_table`): the caller's identity comes from
+//!   an `Authorization: Bearer <JWT>` whose payload is decoded and **not
 //!   verified** (local only), and the request reaches the CRUD handlers as a
-//!   real REST proxy event with the claims in `requestContext.authorizer.claims`.
+//!   real REST proxy event with the claims in `requestContext.authorizer.claims`;
+//!   the secret-scanning route, without a login, reaches its function.
 //! - Every other path is the protected API: routed to its template with
 //!   [`scopes::route_for_path`] (no match: 403 Missing Authentication Token,
 //!   without calling the authorizer), then the real authorizer decides on a
@@ -102,10 +104,6 @@ pub struct LocalApi<S> {
     /// GitHub's secret-scanning keys (`None`: the URL was refused).
     github: Option<secret_scanning::GithubKeys>,
 }
-
-/// The secret-scanning partner endpoint's path (on the dashboard API, with
-/// no user login: GitHub's signature is the authentication).
-pub const SECRET_SCANNING_PATH: &str = "/secret-scanning/github";
 
 impl<S: KeyStore> LocalApi<S> {
     pub fn new(store: S, config: ApiConfig) -> LocalApi<S> {
@@ -211,10 +209,8 @@ impl<S: KeyStore> LocalApi<S> {
             self.requests.fetch_add(1, Ordering::Relaxed) + 1
         );
         let (method, path) = (req.method.clone(), req.path.clone());
-        let answer = if req.path == "/apikeys" || req.path.starts_with("/apikeys/") {
+        let answer = if function_table::is_dashboard_path(&req.path) {
             self.dashboard(req, &request_id).await
-        } else if req.path == SECRET_SCANNING_PATH {
-            self.secret_scanning(req, &request_id).await
         } else if req.path.starts_with("/restapis/") {
             self.control_plane(&req)
         } else {
@@ -247,46 +243,36 @@ impl<S: KeyStore> LocalApi<S> {
         let with_cors = |r: LocalResponse| {
             Answer::Gateway(r.with_header("access-control-allow-origin", &origin))
         };
-        // API Gateway's router for the dashboard's resources: /apikeys,
-        // /apikeys/{id}, /apikeys/{id}/roll, /apikeys/{id}/events.
-        let rest = &req.path["/apikeys".len()..];
-        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
-        let (resource, id) = match segments.as_slice() {
-            [] => ("/apikeys", None),
-            [id] if !id.is_empty() => ("/apikeys/{id}", Some(*id)),
-            [id, "roll"] if !id.is_empty() => ("/apikeys/{id}/roll", Some(*id)),
-            [id, "events"] if !id.is_empty() => ("/apikeys/{id}/events", Some(*id)),
-            _ => return with_cors(missing_authentication_token()),
+        // API Gateway's router for the dashboard's resources, from the
+        // function table: an unknown resource or method is its 403.
+        let Some((matched, routes)) = function_table::dashboard_resource(&req.path) else {
+            return with_cors(missing_authentication_token());
         };
-        let op = match (req.method.as_str(), resource) {
-            ("OPTIONS", _) => {
-                // The CORS preflight SAM's Cors setting answers, unauthenticated.
-                return with_cors(
-                    LocalResponse {
-                        status: 200,
-                        headers: Vec::new(),
-                        body: Vec::new(),
-                    }
-                    .with_header(
-                        "access-control-allow-methods",
-                        "GET,POST,PATCH,DELETE,OPTIONS",
-                    )
-                    .with_header(
-                        "access-control-allow-headers",
-                        "Authorization,Content-Type,If-Match,Idempotency-Key",
-                    )
-                    .with_header("access-control-max-age", "600"),
-                );
-            }
-            ("POST", "/apikeys") => Op::Create,
-            ("GET", "/apikeys") => Op::List,
-            ("GET", "/apikeys/{id}") => Op::Get,
-            ("PATCH", "/apikeys/{id}") => Op::Update,
-            ("DELETE", "/apikeys/{id}") => Op::Delete,
-            ("POST", "/apikeys/{id}/roll") => Op::Roll,
-            ("GET", "/apikeys/{id}/events") => Op::Events,
-            _ => return with_cors(missing_authentication_token()),
+        if req.method == "OPTIONS" {
+            // The CORS preflight SAM's Cors setting answers, unauthenticated.
+            return with_cors(
+                LocalResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                }
+                .with_header(
+                    "access-control-allow-methods",
+                    "GET,POST,PATCH,DELETE,OPTIONS",
+                )
+                .with_header(
+                    "access-control-allow-headers",
+                    "Authorization,Content-Type,If-Match,Idempotency-Key",
+                )
+                .with_header("access-control-max-age", "600"),
+            );
+        }
+        let Some(route) = routes.into_iter().find(|r| r.method == req.method) else {
+            return with_cors(missing_authentication_token());
         };
+        if route.login == function_table::Login::None {
+            return self.secret_scanning(req, request_id).await;
+        }
         // The Cognito authorizer's part: no usable token, API Gateway answers 401 itself.
         let Some(claims) = header(&req.headers, "authorization").and_then(jwt::claims_from_bearer)
         else {
@@ -295,8 +281,18 @@ impl<S: KeyStore> LocalApi<S> {
                 &json!({"message": "Unauthorized"}),
             ));
         };
-        let path_parameters = id.map(|id| json!({"id": id})).unwrap_or(Value::Null);
-        let event = proxy_event(&req, resource, path_parameters, claims, request_id);
+        let path_parameters = if matched.params.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(
+                matched
+                    .params
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                    .collect(),
+            )
+        };
+        let event = proxy_event(&req, route.path, path_parameters, claims, request_id);
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
             Err(err) => {
@@ -307,15 +303,17 @@ impl<S: KeyStore> LocalApi<S> {
                 ));
             }
         };
-        let (store, config) = (&self.store, &self.config);
-        let response = match op {
-            Op::Create => create_key::handle(store, config, request).await,
-            Op::List => list_keys::handle(store, config, request).await,
-            Op::Get => get_key::handle(store, config, request).await,
-            Op::Update => update_key::handle(store, config, request).await,
-            Op::Delete => delete_key::handle(store, config, request).await,
-            Op::Roll => roll_key::handle(store, config, request).await,
-            Op::Events => list_key_events::handle(store, config, request).await,
+        let Some(response) =
+            dashboard_handler(route.operation, &self.store, &self.config, request).await
+        else {
+            tracing::error!(
+                operation = route.operation,
+                "the function table names an operation no handler serves"
+            );
+            return with_cors(LocalResponse::json(
+                500,
+                &json!({"message": "Internal server error"}),
+            ));
         };
         let (parts, body) = response.into_parts();
         Answer::Function(LocalResponse {
@@ -635,15 +633,24 @@ enum Answer {
     Gateway(LocalResponse),
 }
 
-#[derive(Clone, Copy)]
-enum Op {
-    Roll,
-    Events,
-    Create,
-    List,
-    Get,
-    Update,
-    Delete,
+/// The dashboard handler serving `operation` (an `operationId` of the
+/// function table) under a user login; `None` for any other operation.
+pub async fn dashboard_handler<S: KeyStore>(
+    operation: &str,
+    store: &S,
+    config: &ApiConfig,
+    request: lambda_http::Request,
+) -> Option<lambda_http::Response<lambda_http::Body>> {
+    Some(match operation {
+        "createKey" => create_key::handle(store, config, request).await,
+        "listKeys" => list_keys::handle(store, config, request).await,
+        "getKey" => get_key::handle(store, config, request).await,
+        "updateKey" => update_key::handle(store, config, request).await,
+        "deleteKey" => delete_key::handle(store, config, request).await,
+        "rollKey" => roll_key::handle(store, config, request).await,
+        "listKeyEvents" => list_key_events::handle(store, config, request).await,
+        _ => return None,
+    })
 }
 
 /// API Gateway's answer for a route it does not have.

@@ -1,6 +1,6 @@
 //! What the backend receives, read from the protected API's definition in
 //! `template.yaml` (generated from `scopes::ROUTES` by `cargo xtask
-//! protected-api`): the integration's `requestParameters` of each route, so
+//! generate`): the integration's `requestParameters` of each route, so
 //! the local API's echo backend sees exactly what the deployed one would.
 
 use std::collections::HashMap;

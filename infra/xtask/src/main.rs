@@ -1,20 +1,21 @@
-//! `cargo xtask protected-api [--check]`: writes the protected API's
-//! definition into `template.yaml` from `scopes::ROUTES`; with `--check`,
-//! only says whether the committed one is current (exit 1 when stale).
+//! `cargo xtask generate [--check]`: writes the generated parts of
+//! `template.yaml` (the protected API from `scopes::ROUTES`, the dashboard
+//! functions' events from `function_table::FUNCTIONS`); with `--check`, only
+//! says whether the committed ones are current (exit 1 when stale).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage: cargo xtask protected-api [--check]\n\n  protected-api          write the protected API's routes into template.yaml from scopes::ROUTES\n  protected-api --check  exit 1 when template.yaml's generated routes are not current"
+    "usage: cargo xtask generate [--check]\n\n  generate          write template.yaml's generated parts: the protected API (scopes::ROUTES)\n                    and the dashboard functions' events (function_table::FUNCTIONS)\n  generate --check  exit 1 when they are not current"
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let check = match args.as_slice() {
-        ["protected-api"] => false,
-        ["protected-api", "--check"] => true,
+        ["generate"] => false,
+        ["generate", "--check"] => true,
         ["help" | "-h" | "--help"] | [] => {
             println!("{}", usage());
             return ExitCode::SUCCESS;
@@ -32,20 +33,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let updated = match xtask::splice(&current, &xtask::protected_paths()) {
+    let updated = match xtask::generate(&current) {
         Ok(t) => t,
-        Err(_) => {
-            eprintln!("xtask: template.yaml has no generated part (the BEGIN/END lines)");
+        Err(xtask::GenerateError::NoMarkers(part)) => {
+            eprintln!("xtask: template.yaml lacks the BEGIN/END lines of {part}'s generated part");
             return ExitCode::FAILURE;
         }
     };
     if check {
         if updated == current {
-            println!("template.yaml: the protected API's routes are current");
+            println!("template.yaml: the generated parts are current");
             ExitCode::SUCCESS
         } else {
             eprintln!(
-                "template.yaml: the protected API's routes are stale; run `cargo xtask protected-api` and commit"
+                "template.yaml: the generated parts are stale; run `cargo xtask generate` and commit"
             );
             ExitCode::FAILURE
         }
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
     } else {
         match std::fs::write(&path, updated) {
             Ok(()) => {
-                println!("template.yaml: protected API routes written");
+                println!("template.yaml: generated parts written");
                 ExitCode::SUCCESS
             }
             Err(e) => {

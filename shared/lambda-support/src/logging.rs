@@ -12,20 +12,11 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// This project's crates (as tracing targets): the only ones allowed TRACE.
-const OWN_TARGETS: &[&str] = &[
-    "authorizer",
+/// This project's libraries (as tracing targets); with every function of
+/// [`function_table::FUNCTIONS`], the only targets allowed TRACE.
+const OWN_LIBRARIES: &[&str] = &[
     "apikeys",
     "scopes",
-    "create_key",
-    "list_keys",
-    "get_key",
-    "update_key",
-    "delete_key",
-    "roll_key",
-    "list_key_events",
-    "secret_scanning",
-    "cache_flush",
     "authorizer_cache",
     "keys_api",
     "lambda_support",
@@ -48,10 +39,15 @@ pub fn is_returned_error_echo(meta: &tracing::Metadata<'_>) -> bool {
 
 /// The cap: DEBUG for everything but this project's crates.
 pub fn dependency_cap() -> Targets {
-    OWN_TARGETS.iter().fold(
-        Targets::new().with_default(LevelFilter::DEBUG),
-        |t, target| t.with_target(*target, LevelFilter::TRACE),
-    )
+    let functions = function_table::FUNCTIONS.iter().map(|f| f.target());
+    OWN_LIBRARIES
+        .iter()
+        .map(|l| (*l).to_owned())
+        .chain(functions)
+        .fold(
+            Targets::new().with_default(LevelFilter::DEBUG),
+            |t, target| t.with_target(target, LevelFilter::TRACE),
+        )
 }
 
 /// The level filter the environment asks for.
