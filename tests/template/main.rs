@@ -362,9 +362,9 @@ fn functions_are_arm64_rust_on_al2023_with_json_logs() {
     assert_eq!(functions.len(), FUNCTIONS.len());
     // One Makefile rule builds them all, each `build-<Name>Function` copying
     // the binary of the crate its name spells in kebab case.
-    assert!(MAKEFILE.contains(
-        "LAMBDA_PACKAGES := $(addprefix -p ,$(notdir $(wildcard functions/*)))"
-    ));
+    assert!(
+        MAKEFILE.contains("LAMBDA_PACKAGES := $(addprefix -p ,$(notdir $(wildcard functions/*)))")
+    );
     assert!(MAKEFILE.contains(
         "build-%Function: lambda-build\n\tcp $(TARGET_DIR)/lambda/$(shell echo '$*' | sed -E 's/([a-z0-9])([A-Z])/\\1-\\2/g' | tr A-Z a-z)/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""
     ));

@@ -24,9 +24,11 @@
 //! through the same JSON (de)serialisation the runtimes use.
 
 pub mod cache;
+/// The local dashboard identity: the unverified JWT's claims, one set of
+/// rules with the `sam local` harness's authorizer.
+pub use sam_local_identity as jwt;
 pub mod endpoint;
 pub mod http;
-pub mod jwt;
 pub mod mapping;
 pub mod repair;
 pub mod store;

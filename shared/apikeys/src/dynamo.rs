@@ -141,21 +141,45 @@ impl ClientSettings {
             .await
     }
 
-    /// A client for an explicit endpoint (DynamoDB Local, a test double),
-    /// with these timeouts. Region and credentials come from the environment
-    /// when it has them, else `us-east-1` and dummy credentials, which is all
-    /// DynamoDB Local needs.
+    /// The SDK configuration of this machine's tools (the local API,
+    /// create-table, tests, benchmarks), which never ask the EC2
+    /// instance-metadata service for anything: the region from
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION`, else `us-east-1`; the
+    /// credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, else
+    /// dummy ones, all DynamoDB Local needs (it keeps a database per key id
+    /// and region, so every tool uses the same). The endpoint is the
+    /// environment's (`AWS_ENDPOINT_URL_DYNAMODB`) unless one is given.
+    pub async fn local_sdk_config(&self) -> aws_config::SdkConfig {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => {
+                Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
+            }
+            _ => Credentials::new("local", "local", None, None, "local"),
+        };
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(credentials)
+            .timeout_config(self.timeouts())
+            .retry_config(self.retries())
+            .load()
+            .await
+    }
+
+    /// A client from [`ClientSettings::local_sdk_config`]: for this
+    /// machine's tools, never a Lambda function.
+    pub async fn local_client(&self) -> Client {
+        Client::new(&self.local_sdk_config().await)
+    }
+
+    /// A local tool's client for an explicit endpoint (DynamoDB Local, a
+    /// test double), with these timeouts ([`ClientSettings::local_sdk_config`]).
     pub async fn client_for_endpoint(&self, endpoint: &str) -> Client {
-        let sdk = self.sdk_config().await;
-        let mut conf = Builder::from(&sdk).endpoint_url(endpoint);
-        if sdk.region().is_none() {
-            conf = conf.region(Region::new("us-east-1"));
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            conf =
-                conf.credentials_provider(Credentials::new("local", "local", None, None, "local"));
-        }
-        Client::from_conf(conf.build())
+        let sdk = self.local_sdk_config().await;
+        Client::from_conf(Builder::from(&sdk).endpoint_url(endpoint).build())
     }
 }
 

@@ -31,7 +31,7 @@ pub fn dynamodb_local_endpoint() -> String {
 /// A client for DynamoDB Local with the test settings.
 pub async fn dynamodb_local_client() -> Client {
     dynamodb_local_endpoint();
-    ClientSettings::LOCAL.client().await
+    ClientSettings::LOCAL.local_client().await
 }
 
 /// A unique table name for one test.

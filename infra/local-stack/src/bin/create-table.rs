@@ -43,7 +43,9 @@ async fn main() -> ExitCode {
         }
     }
     // Table administration is not on a request path: allow it more time.
-    let client = ClientSettings::LOCAL.client().await;
+    // Region and credentials from the environment or local defaults, never
+    // instance metadata.
+    let client = ClientSettings::LOCAL.local_client().await;
     match create_table(&client, &name).await {
         Ok(Created::Created) => println!("created table {name}"),
         Ok(Created::AlreadyExisted) => println!("table {name} already exists"),
