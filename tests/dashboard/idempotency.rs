@@ -150,7 +150,7 @@ pub async fn a_repeat_while_the_first_runs_is_409_and_a_failed_first_frees_the_v
     .unwrap();
     // Another request holds the value.
     let Claim::Claimed(token) = store
-        .claim(&key.entry, &key.fingerprint, keys_api::now())
+        .claim(&key.entry, &key.fingerprint, lambda_support::now())
         .await
         .unwrap()
     else {
@@ -166,7 +166,7 @@ pub async fn a_repeat_while_the_first_runs_is_409_and_a_failed_first_frees_the_v
     assert_eq!(error_code(&busy), "idempotency_in_progress");
     assert_eq!(busy.headers()["retry-after"], "1");
     // Its claim lapses after 30 s (it crashed): the value is free again.
-    let later = keys_api::now() + chrono::Duration::seconds(31);
+    let later = lambda_support::now() + chrono::Duration::seconds(31);
     let taken = create_key::create(store, &config(), &req, later)
         .await
         .unwrap();
@@ -207,7 +207,7 @@ pub async fn a_repeat_while_the_first_runs_is_409_and_a_failed_first_frees_the_v
 
 pub async fn an_entry_older_than_a_day_answers_nothing<S: KeyStore>(store: &S) {
     let req = request(&create_event(Some(VALUE), BODY, "acct-old"));
-    let now = keys_api::now();
+    let now = lambda_support::now();
     let first = create_key::create(store, &config(), &req, now)
         .await
         .unwrap();

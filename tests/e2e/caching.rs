@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apikeys::{KeyStore, MemoryStore};
+use authorizer_cache::CacheFlush;
 use authorizer_cache::testing::FakeApiGateway;
-use keys_api::{ApiConfig, CacheFlush};
+use keys_api::ApiConfig;
 use local_stack::LocalApi;
 use serde_json::json;
 use tokio::net::TcpListener;

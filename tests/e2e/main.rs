@@ -443,7 +443,7 @@ async fn client_sent_identity_headers_never_reach_the_backend() {
     assert!(!r.text().contains("acct-evil") && !r.text().contains(&key));
 }
 
-/// The echo backend holds to the backend's contract (README): the origin
+/// The echo backend holds to the backend's contract (docs/design.md): the origin
 /// secret, exactly one X-Account-Id in any letter case, at most one
 /// X-Key-Id and X-Key-Scopes, no key header but the gateway's placeholder.
 #[test]

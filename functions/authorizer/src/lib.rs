@@ -162,7 +162,7 @@ impl Default for Settings {
 }
 
 /// API Gateway's largest authorizer result TTL.
-pub const MAX_CACHE_TTL: u32 = 3600;
+pub use lambda_support::MAX_CACHE_TTL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -200,10 +200,8 @@ impl Settings {
                 .ok_or(SettingsError::LastUsedInterval)?;
             settings.last_used_interval = chrono::Duration::seconds(n);
         }
-        match var("AUTHORIZER_CACHE_TTL") {
-            None => Ok(settings),
-            Some(v) => settings.with_cache_ttl(v.parse().map_err(|_| SettingsError::CacheTtl)?),
-        }
+        let ttl = lambda_support::authorizer_cache_ttl().map_err(|_| SettingsError::CacheTtl)?;
+        settings.with_cache_ttl(ttl)
     }
 }
 
@@ -212,11 +210,7 @@ pub const RECORD_USE_BUDGET: Duration = Duration::from_millis(250);
 
 /// When the decision must be taken for an invocation with this context.
 pub fn deadline(context: &lambda_runtime::Context) -> Deadline {
-    if context.deadline > 0 {
-        Deadline::from_lambda(context.deadline(), DEADLINE_MARGIN)
-    } else {
-        Deadline::after(DEFAULT_BUDGET)
-    }
+    lambda_support::deadline(Some(context), DEADLINE_MARGIN, DEFAULT_BUDGET)
 }
 
 /// The Lambda entry point: [`authorize`] at the current time, within the

@@ -20,7 +20,7 @@ pub async fn handle<S: CreateKey + IdempotencyStore>(
     req: Request,
 ) -> Response<Body> {
     let outcome = keys_api::deadline(&req)
-        .run(create(store, config, &req, keys_api::now()))
+        .run(create(store, config, &req, lambda_support::now()))
         .await;
     keys_api::finish(config, &req, "create-key", outcome)
 }

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: DeleteKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let work = delete(store, config, &req, keys_api::now());
+    let work = delete(store, config, &req, lambda_support::now());
     keys_api::respond_change(config, &req, "delete-key", work).await
 }
 

@@ -9,8 +9,8 @@ use lambda_http::{Error, run, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
     // Narrowing changes flush the authorizer cache when caching is on.
-    let config =
-        keys_api::ApiConfig::from_env()?.with_cache_flush(keys_api::CacheFlush::from_env().await?);
+    let config = keys_api::ApiConfig::from_env()?
+        .with_cache_flush(authorizer_cache::CacheFlush::from_env().await?);
     let store = lambda_support::dynamo_store().await?;
     run(service_fn(|req| async {
         Ok::<_, Infallible>(delete_key::handle(&store, &config, req).await)

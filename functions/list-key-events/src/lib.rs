@@ -26,7 +26,7 @@ pub async fn list<S: ListEvents>(
     let id = key_id(req)?;
     let (limit, token) = input::page(req)?;
     let page = store
-        .events(&caller.account, &id, limit, token, keys_api::now())
+        .events(&caller.account, &id, limit, token, lambda_support::now())
         .await?;
     let mut body = json!({"items": page.items.iter().map(view::event).collect::<Vec<Value>>()});
     if let Some(t) = page.next_token {
@@ -53,7 +53,7 @@ mod tests {
         Audit {
             actor: actor.to_owned(),
             request_id: "req-1".to_owned(),
-            at: keys_api::now(),
+            at: lambda_support::now(),
         }
     }
 

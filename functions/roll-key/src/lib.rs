@@ -21,7 +21,7 @@ pub async fn handle<S: RollKey + IdempotencyStore>(
     config: &ApiConfig,
     req: Request,
 ) -> Response<Body> {
-    let work = roll(store, config, &req, keys_api::now());
+    let work = roll(store, config, &req, lambda_support::now());
     keys_api::respond_change(config, &req, "roll-key", work).await
 }
 
@@ -151,7 +151,7 @@ mod tests {
         assert!(lookup.is_none(), "a second roll ends the first grace");
         let first = ApiKey::parse(json_body(&resp)["key"].as_str().unwrap()).unwrap();
         let lookup = store.lookup(&first.hash()).await.unwrap().unwrap();
-        let now = keys_api::now();
+        let now = lambda_support::now();
         assert!(lookup.is_usable_at(now));
         assert!(!lookup.is_usable_at(now + chrono::Duration::seconds(61)));
     }

@@ -36,6 +36,13 @@ pub use keys::{GithubKeys, KeysError, PublicKeys};
 /// The largest report accepted: 1 MiB, about 6,000 tokens, processed
 /// whole (GitHub documents no maximum batch size).
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// How long before the invocation's deadline the work must end, to answer
+/// by ourselves (never by the function's timeout).
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The budget without a Lambda context (direct calls in tests).
+pub const DEFAULT_BUDGET: std::time::Duration = std::time::Duration::from_millis(4500);
 /// How many revocations of one report run at once.
 pub const CONCURRENT_REVOCATIONS: usize = 16;
 /// What a 503 for a key not yet known asks GitHub to wait, in seconds.
@@ -99,14 +106,15 @@ impl ReportError {
 pub async fn handle<S: RevokeLeaked + LookupKeys, K: PublicKeys>(
     store: &S,
     keys: &K,
-    cache: &keys_api::CacheFlush,
+    cache: &authorizer_cache::CacheFlush,
     req: Request,
 ) -> Response<Body> {
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
-    let deadline = keys_api::deadline(&req);
+    let deadline =
+        lambda_support::deadline(req.lambda_context_ref(), DEADLINE_MARGIN, DEFAULT_BUDGET);
     let outcome = deadline.run(report(store, keys, &req, &request_id)).await;
     if matches!(&outcome, Ok((_, revoked)) if *revoked > 0)
         && let Err(err) = cache.flush(deadline.remaining()).await
@@ -177,7 +185,7 @@ pub async fn report<S: RevokeLeaked + LookupKeys, K: PublicKeys>(
     let audit = Audit {
         actor: ACTOR.to_owned(),
         request_id: request_id.to_owned(),
-        at: keys_api::now(),
+        at: lambda_support::now(),
     };
     // Our format with a valid checksum: their lookup items, read in batches.
     let hashes: Vec<Option<KeyHash>> = tokens
@@ -291,8 +299,8 @@ fn parse(body: &[u8]) -> Result<Vec<(String, String)>, ReportError> {
 mod tests {
     use super::*;
     use crate::testing::{KeyServer, Signer};
+    use apikeys::testing::seed_key;
     use apikeys::{GetKey, ListEvents, LookupKey, MemoryStore};
-    use keys_api::testing::seed_key;
     use std::time::Duration;
 
     fn report_request(body: &str, id: Option<&str>, signature: Option<&str>) -> Request {
@@ -381,7 +389,13 @@ mod tests {
             Some(apikeys::DeactivatedReason::Leaked)
         );
         let events = store
-            .events(&record.account_id, &record.id, 10, None, keys_api::now())
+            .events(
+                &record.account_id,
+                &record.id,
+                10,
+                None,
+                lambda_support::now(),
+            )
             .await
             .unwrap();
         assert_eq!(events.items[0].action, apikeys::EventAction::Revoked);
@@ -403,7 +417,13 @@ mod tests {
         let after = store.get(&record.account_id, &record.id).await.unwrap();
         assert_eq!(after.version, r.version);
         let events_after = store
-            .events(&record.account_id, &record.id, 10, None, keys_api::now())
+            .events(
+                &record.account_id,
+                &record.id,
+                10,
+                None,
+                lambda_support::now(),
+            )
             .await
             .unwrap();
         assert_eq!(events_after.items.len(), events.items.len());
@@ -441,14 +461,14 @@ mod tests {
             ),
         ];
         for (what, req) in cases {
-            let resp = handle(&store, &keys, &keys_api::CacheFlush::Off, req).await;
+            let resp = handle(&store, &keys, &authorizer_cache::CacheFlush::Off, req).await;
             assert_eq!(resp.status(), 401, "{what}");
         }
         // A key GitHub does not list (yet): a retryable 503, never a 401.
         let resp = handle(
             &store,
             &keys,
-            &keys_api::CacheFlush::Off,
+            &authorizer_cache::CacheFlush::Off,
             signed(&stranger, &body),
         )
         .await;
@@ -464,7 +484,7 @@ mod tests {
         handle(
             store,
             keys,
-            &keys_api::CacheFlush::Off,
+            &authorizer_cache::CacheFlush::Off,
             signed(signer, body),
         )
         .await
@@ -507,7 +527,7 @@ mod tests {
         let resp = handle(
             &store,
             &keys,
-            &keys_api::CacheFlush::Off,
+            &authorizer_cache::CacheFlush::Off,
             signed(&new, &ours),
         )
         .await;
@@ -564,7 +584,7 @@ mod tests {
             let resp = handle(
                 &store,
                 &keys,
-                &keys_api::CacheFlush::Off,
+                &authorizer_cache::CacheFlush::Off,
                 signed(&github, body),
             )
             .await;
@@ -576,7 +596,7 @@ mod tests {
             .body(Body::Empty)
             .unwrap();
         assert_eq!(
-            handle(&store, &keys, &keys_api::CacheFlush::Off, get)
+            handle(&store, &keys, &authorizer_cache::CacheFlush::Off, get)
                 .await
                 .status(),
             405
@@ -615,7 +635,7 @@ mod tests {
         let resp = handle(
             &store,
             &keys,
-            &keys_api::CacheFlush::Off,
+            &authorizer_cache::CacheFlush::Off,
             signed(&github, &body),
         )
         .await;

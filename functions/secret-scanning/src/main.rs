@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let store = lambda_support::dynamo_store().await?;
     let keys = secret_scanning::GithubKeys::from_env()?;
     // Revocations flush the authorizer cache when caching is on.
-    let cache = keys_api::CacheFlush::from_env().await?;
+    let cache = authorizer_cache::CacheFlush::from_env().await?;
     run(service_fn(|req| async {
         Ok::<_, Infallible>(secret_scanning::handle(&store, &keys, &cache, req).await)
     }))

@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: UpdateKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
-    let work = update(store, config, &req, keys_api::now());
+    let work = update(store, config, &req, lambda_support::now());
     keys_api::respond_change(config, &req, "update-key", work).await
 }
 

@@ -130,7 +130,7 @@ impl<S: KeyStore> LocalApi<S> {
     /// The same API with other authorizer settings.
     #[must_use]
     /// A result TTL above 0 turns on the emulated authorizer cache; pair it
-    /// with a dashboard config whose [`keys_api::CacheFlush`] points at this
+    /// with a dashboard config whose [`authorizer_cache::CacheFlush`] points at this
     /// API ([`LocalApi::cache_flush_for`]).
     pub fn with_authorizer_settings(mut self, settings: authorizer::Settings) -> LocalApi<S> {
         self.cache = (settings.cache_ttl > 0).then(|| {
@@ -145,14 +145,14 @@ impl<S: KeyStore> LocalApi<S> {
     /// The same API whose dashboard handlers flush through `cache` (the
     /// SDK client [`LocalApi::cache_flush_for`] builds).
     #[must_use]
-    pub fn with_cache_flush(mut self, cache: keys_api::CacheFlush) -> LocalApi<S> {
+    pub fn with_cache_flush(mut self, cache: authorizer_cache::CacheFlush) -> LocalApi<S> {
         self.config = self.config.with_cache_flush(cache);
         self
     }
 
     /// The flush client for a local API listening at `base` (`http://host:port`).
-    pub async fn cache_flush_for(base: &str) -> keys_api::CacheFlush {
-        keys_api::CacheFlush::for_endpoint(base, API_ID, STAGE).await
+    pub async fn cache_flush_for(base: &str) -> authorizer_cache::CacheFlush {
+        authorizer_cache::CacheFlush::for_endpoint(base, API_ID, STAGE).await
     }
 
     /// With caching on, the deployed stack's minute sweep, here every second:
@@ -565,7 +565,7 @@ pub fn integration_headers(
     out
 }
 
-/// The echo backend, holding to the contract the README states for the real
+/// The echo backend, holding to the contract docs/design.md states for the real
 /// one: it answers only a request that carries the origin secret
 /// (`X-Origin-Verify`), takes the tenant from exactly one `X-Account-Id`
 /// (any letter case counts), refuses a second `X-Key-Id` or `X-Key-Scopes`,

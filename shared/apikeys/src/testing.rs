@@ -230,3 +230,37 @@ pub async fn key_items(
         })
         .collect()
 }
+
+/// Stores a new key (links.read, no expiry) for `account`; returns it and its record.
+pub async fn seed_key<S: crate::CreateKey>(
+    store: &S,
+    account: &str,
+) -> (crate::ApiKey, crate::KeyRecord) {
+    let key = crate::ApiKey::generate();
+    let (Some(acct), Ok(name)) = (
+        crate::AccountId::parse(account),
+        crate::KeyName::parse("CI bot"),
+    ) else {
+        panic!("bad test account {account:?}");
+    };
+    let record = crate::KeyRecord::new(
+        &key,
+        acct,
+        name,
+        scopes::ScopeSet::from(scopes::Scope::LinksRead),
+        None,
+        account.to_owned(),
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
+    );
+    if let Err(e) = store
+        .create(
+            &record,
+            &crate::Audit::system("test", chrono::Utc::now()),
+            u32::MAX,
+        )
+        .await
+    {
+        panic!("seeding a key failed: {e}");
+    }
+    (key, record)
+}

@@ -58,8 +58,8 @@ pub enum FlushError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlushConfigError {
-    #[error("AUTHORIZER_CACHE_TTL must be a whole number of seconds from 0 to 3600")]
-    Ttl,
+    #[error(transparent)]
+    Ttl(#[from] lambda_support::CacheTtlError),
     #[error("AUTHORIZER_CACHE_TTL is above 0, so {0} must name the protected API's stage")]
     Missing(&'static str),
 }
@@ -80,28 +80,13 @@ fn retries() -> RetryConfig {
         .with_initial_backoff(Duration::from_millis(100))
 }
 
-/// The cache TTL the environment sets (`AUTHORIZER_CACHE_TTL`, default 0).
-pub fn ttl_from_env() -> Result<u32, FlushConfigError> {
-    match std::env::var("AUTHORIZER_CACHE_TTL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(0),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n <= 3600)
-            .ok_or(FlushConfigError::Ttl),
-    }
-}
-
 impl CacheFlush {
     /// From the environment: `AUTHORIZER_CACHE_TTL` (0 or unset: [`CacheFlush::Off`]),
     /// then `PROTECTED_API_ID` and `PROTECTED_STAGE`. Region, credentials and
     /// the standard endpoint override `AWS_ENDPOINT_URL_API_GATEWAY` come
     /// from the environment, as for every SDK client.
     pub async fn from_env() -> Result<CacheFlush, FlushConfigError> {
-        if ttl_from_env()? == 0 {
+        if lambda_support::authorizer_cache_ttl()? == 0 {
             return Ok(CacheFlush::Off);
         }
         let var = |name: &'static str| {

@@ -20,7 +20,7 @@ pub mod view;
 use std::time::Duration;
 
 use apikeys::{AccountId, Deadline, KeyId, StoreError};
-pub use authorizer_cache::CacheFlush;
+use authorizer_cache::CacheFlush;
 use lambda_http::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HeaderName, RETRY_AFTER,
 };
@@ -330,10 +330,7 @@ pub const DEFAULT_BUDGET: Duration = Duration::from_millis(4500);
 /// When this request's work must be over: the invocation's deadline (from
 /// the Lambda context the runtime attaches) less [`DEADLINE_MARGIN`].
 pub fn deadline(req: &Request) -> Deadline {
-    match req.lambda_context_ref() {
-        Some(ctx) if ctx.deadline > 0 => Deadline::from_lambda(ctx.deadline(), DEADLINE_MARGIN),
-        _ => Deadline::after(DEFAULT_BUDGET),
-    }
+    lambda_support::deadline(req.lambda_context_ref(), DEADLINE_MARGIN, DEFAULT_BUDGET)
 }
 
 /// What a 503 asks the client to wait, in seconds.
@@ -524,12 +521,6 @@ pub fn finish(
         *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
-}
-
-/// The current time, to the millisecond (what timestamps carry).
-pub fn now() -> apikeys::Timestamp {
-    use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(3)
 }
 
 #[cfg(test)]

@@ -120,39 +120,7 @@ pub fn error_code(resp: &Response<Body>) -> String {
         .to_owned()
 }
 
-/// Stores a new key (links.read, no expiry) for `account`; returns it and its record.
-pub async fn seed_key<S: apikeys::CreateKey>(
-    store: &S,
-    account: &str,
-) -> (apikeys::ApiKey, apikeys::KeyRecord) {
-    let key = apikeys::ApiKey::generate();
-    let (Some(acct), Ok(name)) = (
-        apikeys::AccountId::parse(account),
-        apikeys::KeyName::parse("CI bot"),
-    ) else {
-        panic!("bad test account {account:?}");
-    };
-    let record = apikeys::KeyRecord::new(
-        &key,
-        acct,
-        name,
-        scopes::ScopeSet::from(scopes::Scope::LinksRead),
-        None,
-        account.to_owned(),
-        crate::now(),
-    );
-    if let Err(e) = store
-        .create(
-            &record,
-            &apikeys::Audit::system("test", chrono::Utc::now()),
-            u32::MAX,
-        )
-        .await
-    {
-        panic!("seeding a key failed: {e}");
-    }
-    (key, record)
-}
+pub use apikeys::testing::seed_key;
 
 /// The request with a Lambda context whose deadline is `budget` from now,
 /// as the runtime attaches one to every invocation.
