@@ -12,7 +12,7 @@
 #   infra/sam-local.sh status  say what is there
 #
 # On a laptop with Docker running and internet it only checks. Facts behind
-# each step: ../shared/docs/sam-local-offline.md (flags, images, qemu).
+# each step: docs/sam-local.md (flags, images, qemu).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -7,7 +7,7 @@ usage: .venv/bin/python infra/sam-local/harness.py DYNAMODB_ENDPOINT   (from the
 What it keeps from template.yaml, as built: every function that serves a
 request (the authorizer and every function with an API event), with its
 environment and its dashboard routes. What it changes, and why (SAM's
-emulation, facts in ../shared/docs/sam-local-offline.md):
+emulation, docs/sam-local.md):
 
 - the dashboard API's Cognito authorizer, which SAM skips, becomes
   DevIdentityFunction, a Lambda REQUEST authorizer that decodes and does

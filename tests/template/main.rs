@@ -734,3 +734,45 @@ fn the_authorizer_alarm_counts_store_failures_not_401s() {
     assert_eq!(alarm["Namespace"], metric["MetricNamespace"]);
     assert_ne!(alarm["Namespace"], "AWS/Lambda");
 }
+
+/// docs/design.md's layout names only folders that exist, and every crate
+/// of the workspace (each function by its name).
+#[test]
+fn the_design_documents_layout_is_the_trees() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let doc = std::fs::read_to_string(format!("{root}/docs/design.md")).unwrap();
+    let layout = &doc[doc.find("## Layout").expect("a Layout section")..];
+    let named: Vec<&str> = layout
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.ends_with('/'))
+        .collect();
+    for path in &named {
+        assert!(
+            std::path::Path::new(&format!("{root}/{path}")).is_dir(),
+            "docs/design.md names {path}, which is not a folder"
+        );
+    }
+    let dirs = |parent: &str| -> Vec<String> {
+        std::fs::read_dir(format!("{root}/{parent}"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().join("Cargo.toml").is_file())
+            .map(|e| format!("{parent}/{}/", e.file_name().to_string_lossy()))
+            .collect()
+    };
+    for krate in dirs("shared").into_iter().chain(dirs("infra")) {
+        assert!(
+            named.contains(&krate.as_str()),
+            "docs/design.md's layout lacks {krate}"
+        );
+    }
+    for f in FUNCTIONS {
+        assert!(
+            layout.contains(&format!("`{}`", f.package)),
+            "docs/design.md's layout lacks the function {}",
+            f.package
+        );
+    }
+}
