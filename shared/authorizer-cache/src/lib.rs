@@ -14,14 +14,22 @@
 //! caller's time. A flush that still fails is the caller's to report; the
 //! Streams consumer (`functions/cache-flush`) flushes again for every
 //! narrowing change, so none is ever left unflushed.
+//!
+//! The SDK client is behind the `api-gateway` feature, which only the
+//! functions that flush enable: elsewhere (the dashboard's read-only
+//! functions) [`CacheFlush`] is [`CacheFlush::Off`] alone and links nothing
+//! of API Gateway's.
 
 #[cfg(feature = "test-util")]
 pub mod testing;
 
 use std::time::Duration;
 
+#[cfg(feature = "api-gateway")]
 use aws_config::retry::RetryConfig;
+#[cfg(feature = "api-gateway")]
 use aws_config::timeout::TimeoutConfig;
+#[cfg(feature = "api-gateway")]
 use aws_sdk_apigateway::Client;
 
 /// Whether and where a change flushes the authorizer cache. Built once per
@@ -32,6 +40,7 @@ pub enum CacheFlush {
     #[default]
     Off,
     /// Caching on: flush this REST API's stage.
+    #[cfg(feature = "api-gateway")]
     ApiGateway {
         client: Client,
         rest_api_id: String,
@@ -64,6 +73,7 @@ pub enum FlushConfigError {
     Missing(&'static str),
 }
 
+#[cfg(feature = "api-gateway")]
 /// The control-plane client's limits: a flush is small, so an attempt that
 /// takes a second is lost; three attempts with backoff ride out throttling.
 fn timeouts() -> TimeoutConfig {
@@ -74,6 +84,7 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+#[cfg(feature = "api-gateway")]
 fn retries() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(3)
@@ -85,6 +96,7 @@ impl CacheFlush {
     /// then `PROTECTED_API_ID` and `PROTECTED_STAGE`. Region, credentials and
     /// the standard endpoint override `AWS_ENDPOINT_URL_API_GATEWAY` come
     /// from the environment, as for every SDK client.
+    #[cfg(feature = "api-gateway")]
     pub async fn from_env() -> Result<CacheFlush, FlushConfigError> {
         if lambda_support::authorizer_cache_ttl()? == 0 {
             return Ok(CacheFlush::Off);
@@ -113,6 +125,7 @@ impl CacheFlush {
     /// environment variables when set (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, …),
     /// else `us-east-1` and dummy credentials; no other source is consulted,
     /// so nothing is sent anywhere but `endpoint`.
+    #[cfg(feature = "api-gateway")]
     pub async fn for_endpoint(endpoint: &str, rest_api_id: &str, stage: &str) -> CacheFlush {
         use aws_sdk_apigateway::config::{BehaviorVersion, Credentials, Region};
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -141,11 +154,18 @@ impl CacheFlush {
     }
 
     pub fn is_on(&self) -> bool {
-        matches!(self, CacheFlush::ApiGateway { .. })
+        !matches!(self, CacheFlush::Off)
+    }
+
+    /// Without the `api-gateway` feature there is nothing to flush.
+    #[cfg(not(feature = "api-gateway"))]
+    pub async fn flush(&self, _budget: Duration) -> Result<Flushed, FlushError> {
+        Ok(Flushed::Off)
     }
 
     /// Flushes every cached authorizer result of the stage, giving up after
     /// `budget` ([`FlushError::Timeout`]).
+    #[cfg(feature = "api-gateway")]
     pub async fn flush(&self, budget: Duration) -> Result<Flushed, FlushError> {
         let CacheFlush::ApiGateway {
             client,
