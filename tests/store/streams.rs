@@ -8,6 +8,7 @@ use std::time::Duration;
 use apikeys::testing::{dynamodb_local_endpoint, fresh_dynamo_store};
 use apikeys::{DeleteKey, KeyChanges, LookupKey, RecordUse, UpdateKey};
 use authorizer_cache::testing::FakeApiGateway;
+use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
 use cache_flush::{Flusher, stream_batch};
 use http_body_util::Full;
@@ -94,7 +95,7 @@ impl Reader {
     }
 
     /// The records written since the last batch (waiting up to 5 s for at least one).
-    async fn batch(&mut self) -> Vec<Value> {
+    async fn batch(&mut self) -> Vec<EventRecord> {
         for _ in 0..50 {
             let mut records = Vec::new();
             for shard in &mut self.shards {
@@ -123,7 +124,20 @@ impl Reader {
                 }
             }
             if !records.is_empty() {
-                return records;
+                // DynamoDB Local's own records, as the function reads them;
+                // every lookup item's record is read whole (images and all).
+                for r in &records {
+                    let is_lookup = r["dynamodb"]["Keys"]["pk"]["S"]
+                        .as_str()
+                        .is_some_and(|pk| pk.starts_with("HASH#"));
+                    if is_lookup {
+                        assert!(
+                            serde_json::from_value::<EventRecord>(r.clone()).is_ok(),
+                            "a lookup item's record the types cannot read: {r}"
+                        );
+                    }
+                }
+                return cache_flush::records(&records);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use apikeys::{ExpiryLog, StoreError, Timestamp};
 use authorizer_cache::{CacheFlush, FlushError, Flushed};
+use aws_lambda_events::event::dynamodb::EventRecord;
 use lambda_runtime::LambdaEvent;
+use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
 
 /// The authorizer's timeout (3 s, template.yaml) and a second of margin.
@@ -110,21 +112,22 @@ impl Flusher {
 /// Whether a Streams record is a change a cached authorizer answer may not
 /// survive (module docs). Records without images count as such: when in
 /// doubt, flush.
-pub fn narrows(record: &Value) -> bool {
-    let ddb = &record["dynamodb"];
-    let is_lookup = ddb["Keys"]["pk"]["S"]
-        .as_str()
-        .is_some_and(|pk| pk.starts_with("HASH#"));
+pub fn narrows(record: &EventRecord) -> bool {
+    let change = &record.change;
+    let is_lookup = matches!(
+        change.keys.get("pk"),
+        Some(AttributeValue::S(pk)) if pk.starts_with("HASH#")
+    );
     if !is_lookup {
         return false;
     }
-    match record["eventName"].as_str() {
-        Some("REMOVE") => true,
-        Some("MODIFY") => {
-            let (Some(old), Some(new)) = (ddb["OldImage"].as_object(), ddb["NewImage"].as_object())
-            else {
+    match record.event_name.as_str() {
+        "REMOVE" => true,
+        "MODIFY" => {
+            let (old, new) = (&change.old_image, &change.new_image);
+            if old.is_empty() || new.is_empty() {
                 return true;
-            };
+            }
             old.keys()
                 .chain(new.keys())
                 .filter(|name| name.as_str() != "lastUsedAt")
@@ -134,12 +137,35 @@ pub fn narrows(record: &Value) -> bool {
     }
 }
 
-/// When the record's change was written (`ApproximateCreationDateTime`,
-/// epoch seconds).
-fn written_at(record: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    let secs = record["dynamodb"]["ApproximateCreationDateTime"].as_f64()?;
-    #[allow(clippy::cast_possible_truncation)]
-    chrono::DateTime::from_timestamp_millis((secs * 1000.0) as i64)
+/// When the record's change was written (`ApproximateCreationDateTime`);
+/// `None` when the record does not say.
+fn written_at(record: &EventRecord) -> Option<chrono::DateTime<chrono::Utc>> {
+    let at = record.change.approximate_creation_date_time;
+    (at.timestamp() > 0).then_some(at)
+}
+
+/// A Streams batch's records, typed. A record that is not a well-formed
+/// Streams record (an image the types cannot read) is kept as what matters
+/// here, its key and event name without images, so a lookup item's change
+/// still counts as narrowing (when in doubt, flush) and no record fails the
+/// batch for ever.
+pub fn records(raw: &[Value]) -> Vec<EventRecord> {
+    raw.iter()
+        .map(|r| {
+            serde_json::from_value::<EventRecord>(r.clone()).unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "a Streams record the types cannot read; judged on its key alone");
+                let mut record = EventRecord::default();
+                record.event_name = r["eventName"].as_str().unwrap_or("MODIFY").to_owned();
+                if let Some(pk) = r["dynamodb"]["Keys"]["pk"]["S"].as_str() {
+                    record
+                        .change
+                        .keys
+                        .insert("pk".to_owned(), AttributeValue::S(pk.to_owned()));
+                }
+                record
+            })
+        })
+        .collect()
 }
 
 /// The Lambda handler.
@@ -149,8 +175,8 @@ pub async fn handle<S: ExpiryLog>(
     event: LambdaEvent<Value>,
 ) -> Result<Value, CacheFlushError> {
     let payload = event.payload;
-    if let Some(records) = payload["Records"].as_array() {
-        stream_batch(flusher, records).await
+    if let Some(raw) = payload["Records"].as_array() {
+        stream_batch(flusher, &records(raw)).await
     } else if payload["sweep"] == "expiries" {
         let now = chrono::Utc::now();
         sweep(store, flusher, now).await
@@ -160,8 +186,11 @@ pub async fn handle<S: ExpiryLog>(
 }
 
 /// One Streams batch: at most one flush, after the changes settled.
-pub async fn stream_batch(flusher: &Flusher, records: &[Value]) -> Result<Value, CacheFlushError> {
-    let narrowing: Vec<&Value> = records.iter().filter(|r| narrows(r)).collect();
+pub async fn stream_batch(
+    flusher: &Flusher,
+    records: &[EventRecord],
+) -> Result<Value, CacheFlushError> {
+    let narrowing: Vec<&EventRecord> = records.iter().filter(|r| narrows(r)).collect();
     let Some(newest) = narrowing
         .iter()
         .filter_map(|r| written_at(r))
@@ -221,35 +250,55 @@ mod tests {
     use apikeys::{ApiKey, CreateKey, KeyName, KeyRecord, MemoryStore};
     use authorizer_cache::testing::FakeApiGateway;
 
-    fn record(event: &str, pk: &str, old: Value, new: Value) -> Value {
-        json!({
+    /// A Streams record as Lambda delivers it (the shape DynamoDB Local's
+    /// own stream gives is tested in tests/store/streams.rs).
+    fn record(event: &str, pk: &str, old: Value, new: Value) -> EventRecord {
+        let mut change = json!({
+            "ApproximateCreationDateTime": chrono::Utc::now().timestamp() as f64,
+            "Keys": {"pk": {"S": pk}, "sk": {"S": "HASH"}},
+            "SequenceNumber": "100000000000000000001",
+            "SizeBytes": 120,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        });
+        if !old.is_null() {
+            change["OldImage"] = old;
+        }
+        if !new.is_null() {
+            change["NewImage"] = new;
+        }
+        serde_json::from_value(json!({
+            "eventID": "1",
             "eventName": event,
-            "dynamodb": {
-                "ApproximateCreationDateTime": chrono::Utc::now().timestamp() as f64,
-                "Keys": {"pk": {"S": pk}, "sk": {"S": "HASH"}},
-                "OldImage": old,
-                "NewImage": new,
-            }
-        })
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/keys/stream/2026-11-26T00:00:00.000",
+            "dynamodb": change,
+        }))
+        .unwrap()
     }
 
-    fn lookup(active: bool, last_used: &str) -> Value {
-        json!({"pk": {"S": "HASH#ab"}, "sk": {"S": "HASH"}, "active": {"BOOL": active},
-               "scopes": {"SS": ["links.read"]}, "lastUsedAt": {"S": last_used}})
+    /// A lookup item as the store writes it: scopes a list, times in
+    /// epoch milliseconds.
+    fn lookup(active: bool, last_used_ms: i64) -> Value {
+        json!({"pk": {"S": "HASH#ab"}, "sk": {"S": "HASH"}, "keyId": {"S": "k1"},
+               "accountId": {"S": "acct"}, "active": {"BOOL": active},
+               "scopes": {"L": [{"S": "links.read"}]}, "v": {"N": "1"},
+               "lastUsedAt": {"N": last_used_ms.to_string()}})
     }
 
     #[test]
     fn only_changes_a_cached_answer_may_not_survive_count() {
-        let a = lookup(true, "2026-11-26T10:00:00.000Z");
-        let used = lookup(true, "2026-11-26T10:05:00.000Z");
-        let off = lookup(false, "2026-11-26T10:00:00.000Z");
+        let a = lookup(true, 1_795_600_000_000);
+        let used = lookup(true, 1_795_600_300_000);
+        let off = lookup(false, 1_795_600_000_000);
         assert!(
             !narrows(&record("MODIFY", "HASH#ab", a.clone(), used)),
             "a use"
         );
         assert!(narrows(&record("MODIFY", "HASH#ab", a.clone(), off)));
         let mut narrower = a.clone();
-        narrower["scopes"] = json!({"SS": ["folders.read"]});
+        narrower["scopes"] = json!({"L": [{"S": "folders.read"}]});
         assert!(narrows(&record("MODIFY", "HASH#ab", a.clone(), narrower)));
         let mut grace = a.clone();
         grace["graceUntil"] = json!({"S": "2026-11-26T11:00:00.000Z"});
@@ -267,7 +316,7 @@ mod tests {
             a.clone()
         )));
         assert!(
-            !narrows(&record("MODIFY", "ACCT#x", a.clone(), lookup(false, ""))),
+            !narrows(&record("MODIFY", "ACCT#x", a.clone(), lookup(false, 0))),
             "records follow their lookup items"
         );
         assert!(
@@ -276,16 +325,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_record_the_types_cannot_read_is_judged_on_its_key() {
+        let unreadable = |pk: &str| {
+            json!({"eventID": "1", "eventName": "MODIFY", "awsRegion": "us-east-1",
+                   "dynamodb": {"Keys": {"pk": {"S": pk}}, "SizeBytes": 1,
+                                "NewImage": {"changes": {}}}})
+        };
+        let parsed = records(&[unreadable("HASH#ab"), unreadable("ACCT#x")]);
+        assert!(narrows(&parsed[0]), "a lookup item's change: flush");
+        assert!(!narrows(&parsed[1]));
+        let typed = records(&[serde_json::to_value(record(
+            "MODIFY",
+            "HASH#ab",
+            lookup(true, 1),
+            lookup(true, 2),
+        ))
+        .unwrap()]);
+        assert!(!narrows(&typed[0]), "a readable record keeps its images");
+    }
+
     #[tokio::test]
     async fn a_batch_flushes_once_after_the_change_settled() {
         let fake = FakeApiGateway::start().await;
         let flusher = Flusher::new(fake.flush_client("api", "prod").await)
             .with_settle(Duration::from_millis(300));
-        let a = lookup(true, "x");
+        let a = lookup(true, 1);
         let batch = vec![
-            record("MODIFY", "HASH#ab", a.clone(), lookup(false, "x")),
+            record("MODIFY", "HASH#ab", a.clone(), lookup(false, 1)),
             record("REMOVE", "HASH#cd", a.clone(), Value::Null),
-            record("MODIFY", "HASH#ab", a.clone(), lookup(true, "y")),
+            record("MODIFY", "HASH#ab", a.clone(), lookup(true, 2)),
         ];
         let started = Instant::now();
         let out = stream_batch(&flusher, &batch).await.unwrap();
@@ -293,7 +362,7 @@ mod tests {
         assert_eq!(fake.flushes(), 1);
         // Creation times are whole seconds, so the wait is at most the settle time.
         assert!(started.elapsed() <= Duration::from_millis(1300));
-        let only_uses = vec![record("MODIFY", "HASH#ab", a.clone(), lookup(true, "z"))];
+        let only_uses = vec![record("MODIFY", "HASH#ab", a.clone(), lookup(true, 3))];
         stream_batch(&flusher, &only_uses).await.unwrap();
         assert_eq!(fake.flushes(), 1, "a recorded use flushes nothing");
     }
@@ -303,7 +372,7 @@ mod tests {
         let fake = FakeApiGateway::failing(3, 500).await;
         let flusher =
             Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
-        let batch = vec![record("REMOVE", "HASH#ab", lookup(true, "x"), Value::Null)];
+        let batch = vec![record("REMOVE", "HASH#ab", lookup(true, 1), Value::Null)];
         assert!(matches!(
             stream_batch(&flusher, &batch).await,
             Err(CacheFlushError::Flush(_))
@@ -322,7 +391,7 @@ mod tests {
         let fake = FakeApiGateway::failing(100, 429).await;
         let one = Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
         let two = Flusher::new(fake.flush_client("api", "prod").await).with_settle(Duration::ZERO);
-        let batch = vec![record("REMOVE", "HASH#ab", lookup(true, "x"), Value::Null)];
+        let batch = vec![record("REMOVE", "HASH#ab", lookup(true, 1), Value::Null)];
         let (a, b) = tokio::join!(stream_batch(&one, &batch), stream_batch(&two, &batch));
         assert!(matches!(a, Err(CacheFlushError::Flush(_))), "{a:?}");
         assert!(matches!(b, Err(CacheFlushError::Flush(_))), "{b:?}");
