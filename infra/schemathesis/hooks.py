@@ -1,4 +1,4 @@
-"""Schemathesis hooks for the dashboard API (infra/check-schemathesis.sh).
+"""Schemathesis hooks for the dashboard API (infra/scripts/check-schemathesis.sh).
 
 `Idempotency-Key` is a value the client makes new for each new request (a
 UUIDv4): a schema cannot say "unique", and Schemathesis reuses simple

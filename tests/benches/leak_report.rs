@@ -4,7 +4,7 @@
 //! change, 16 at a time), and the same report again (already revoked).
 //!
 //! ```text
-//! infra/with-dynamodb-local.sh cargo bench -p integration-tests --bench leak_report
+//! infra/scripts/with-dynamodb-local.sh cargo bench -p tests --bench leak_report
 //! ```
 //!
 //! Prints figures; asserts nothing about time. The function's timeout is

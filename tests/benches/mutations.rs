@@ -3,7 +3,7 @@
 //! all the while (so commits race and are read and planned again).
 //!
 //! ```text
-//! infra/with-dynamodb-local.sh cargo bench -p integration-tests --bench mutations
+//! infra/scripts/with-dynamodb-local.sh cargo bench -p tests --bench mutations
 //! ```
 //!
 //! Prints figures; asserts nothing about time. `BENCH_CALLS` sets the calls

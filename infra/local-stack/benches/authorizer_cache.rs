@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo bench -p local-stack --bench authorizer_cache
-//! infra/with-dynamodb-local.sh cargo bench -p local-stack --bench authorizer_cache
+//! infra/scripts/with-dynamodb-local.sh cargo bench -p local-stack --bench authorizer_cache
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

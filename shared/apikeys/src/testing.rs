@@ -2,7 +2,7 @@
 //! table per test, so tests run in parallel without sharing state.
 //!
 //! DynamoDB Local is found through `AWS_ENDPOINT_URL_DYNAMODB`, which
-//! `infra/with-dynamodb-local.sh` (and so `make test`) sets. A test that needs
+//! `infra/scripts/with-dynamodb-local.sh` (and so `make test`) sets. A test that needs
 //! it fails, with a message saying so, when it is not set or not reachable:
 //! it never skips and never falls through to real AWS.
 
@@ -23,7 +23,7 @@ pub fn dynamodb_local_endpoint() -> String {
         ),
         Err(_) => panic!(
             "DynamoDB Local is required and AWS_ENDPOINT_URL_DYNAMODB is not set: \
-             run the tests with `make test` (or infra/with-dynamodb-local.sh cargo test)"
+             run the tests with `make test` (or infra/scripts/with-dynamodb-local.sh cargo test)"
         ),
     }
 }

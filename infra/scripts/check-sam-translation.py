@@ -2,7 +2,7 @@
 template is transformed with the pinned SAM translator (aws-sam-translator,
 as `sam` uses it) and the output is checked, not the input.
 
-usage: .venv/bin/python infra/check-sam-translation.py   (from the repository root)
+usage: .venv/bin/python infra/scripts/check-sam-translation.py   (from the repository root)
 Prints one line per check and a closing 'N passed, N failed' line; exits 1 on
 any failure.
 """

@@ -3,14 +3,14 @@
 # README's run command (`make run`), and checks every status it prints (` → NNN`)
 # against the `→` notes in its comments, in order. Exits non-zero on any difference.
 #
-#   infra/check-readme-quickstart.sh            starts `make run` and stops it after
-#   infra/check-readme-quickstart.sh --running  uses the server already on
-#                                               127.0.0.1:3000 (infra/check-sam-local.sh
+#   infra/scripts/check-readme-quickstart.sh            starts `make run` and stops it after
+#   infra/scripts/check-readme-quickstart.sh --running  uses the server already on
+#                                               127.0.0.1:3000 (infra/scripts/check-sam-local.sh
 #                                               runs the session against `sam local start-api`)
 set -euo pipefail
 running=false
 [ "${1:-}" = --running ] && running=true
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 block="$(mktemp)"; out="$(mktemp)"; log="$(mktemp)"
 awk '/<!-- quickstart:begin -->/{on=1; next} /<!-- quickstart:end -->/{on=0} on' README.md | sed '/^```/d' > "$block"

@@ -2,7 +2,7 @@
 .aws-sam/build/<Function>/bootstrap that is an ELF executable for aarch64,
 and prints the size of its deployment zip (what Lambda receives).
 
-usage: python3 infra/check-sam-build.py   (from the repository root, after sam build)
+usage: python3 infra/scripts/check-sam-build.py   (from the repository root, after sam build)
 Exits 1 when a function is missing or is not an arm64 binary.
 """
 import io

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `sam local`, for real, on the artifacts of `sam build` (run it first):
 #
-# 1. prepares Docker (infra/sam-local.sh setup) and builds the harness's two
+# 1. prepares Docker (infra/scripts/sam-local.sh setup) and builds the harness's two
 #    local-only functions into the same target dir (no second full compile);
 # 2. starts DynamoDB Local, creates the table with the sample events' key,
 #    and writes the harness template (infra/sam-local/harness.py);
@@ -9,28 +9,28 @@
 #    with the events/ files and checks each answer;
 # 4. `sam local start-api` on 127.0.0.1:3000 serves both APIs through SAM's
 #    emulation: the README's quick-start session runs against it as written
-#    (infra/check-readme-quickstart.sh --running, the same statuses as against
+#    (infra/scripts/check-readme-quickstart.sh --running, the same statuses as against
 #    `make run`), then all 31 protected routes through the real authorizer to
 #    the echo function, and the dashboard's CORS preflight.
 #
-# usage: infra/check-sam-local.sh   (from anywhere; needs .venv with infra/requirements-sam.txt)
+# usage: infra/scripts/check-sam-local.sh   (from anywhere; needs .venv with infra/requirements-sam.txt)
 # Exits non-zero on any wrong answer. Stops what it started.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export PATH="$PWD/.venv/bin:$PATH"
 [ -x .aws-sam/build/AuthorizerFunction/bootstrap ] || { echo "check-sam-local: run sam build first" >&2; exit 1; }
 
 t0=$(date +%s)
-trap 'infra/sam-local.sh stop' EXIT
-infra/sam-local.sh setup
+trap 'infra/scripts/sam-local.sh stop' EXIT
+infra/scripts/sam-local.sh setup
 t_setup=$(date +%s)
 cargo lambda build --release --arm64 -p sam-local-echo -p sam-local-identity
 t_build=$(date +%s)
 echo "check-sam-local: set-up $((t_setup - t0)) s, harness functions built in $((t_build - t_setup)) s"
 
-infra/with-dynamodb-local.sh bash -euo pipefail -c '
+infra/scripts/with-dynamodb-local.sh bash -euo pipefail -c '
 SAM=".venv/bin/python infra/sam-local/sam.py"
 port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
 bridge=$(ip -4 -o addr show docker0 | awk "{print \$4}" | cut -d/ -f1)
@@ -122,7 +122,7 @@ for _ in $(seq 1 120); do
     kill -0 "$api" 2>/dev/null || { cat "$out/start-api.log" >&2; exit 1; }
     sleep 0.5
 done
-infra/check-readme-quickstart.sh --running || { tail -60 "$out/start-api.log" >&2; exit 1; }
+infra/scripts/check-readme-quickstart.sh --running || { tail -60 "$out/start-api.log" >&2; exit 1; }
 
 # Every protected route through the real authorizer to the echo function,
 # with a key holding `all`; a links.read key is refused on a route it lacks.

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Prepares Docker-based `sam local` on this machine, idempotently:
 #
-#   infra/sam-local.sh setup   install what is missing (apt: docker.io,
+#   infra/scripts/sam-local.sh setup   install what is missing (apt: docker.io,
 #                              qemu-user-static, binfmt-support, iptables),
 #                              start dockerd when none answers, register qemu
 #                              for arm64 on an x86_64 host, and provide the
 #                              Lambda base image (pulled, or a stand-in built
 #                              from Debian's arm64 packages when no registry
 #                              is reachable)
-#   infra/sam-local.sh stop    stop the dockerd this script started (by PID)
-#   infra/sam-local.sh status  say what is there
+#   infra/scripts/sam-local.sh stop    stop the dockerd this script started (by PID)
+#   infra/scripts/sam-local.sh status  say what is there
 #
 # On a laptop with Docker running and internet it only checks. Facts behind
 # each step: docs/sam-local.md (flags, images, qemu).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 state=".sam-local"
 mkdir -p "$state"
 image="public.ecr.aws/lambda/provided:al2023-arm64"
@@ -153,7 +153,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: infra/sam-local.sh [setup|stop|status]" >&2
+    echo "usage: infra/scripts/sam-local.sh [setup|stop|status]" >&2
     exit 2
     ;;
 esac

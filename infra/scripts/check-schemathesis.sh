@@ -11,9 +11,9 @@
 # infra/schemathesis/requirements.txt) into .venv-schemathesis with Python
 # 3.12 or later (on 3.11 its coverage phase crashes).
 #
-#   infra/check-schemathesis.sh [MAX_EXAMPLES]      (default 60 per operation)
+#   infra/scripts/check-schemathesis.sh [MAX_EXAMPLES]      (default 60 per operation)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 examples="${1:-60}"
 
 find_python() {

