@@ -517,3 +517,27 @@ pub async fn warm_up<S: LookupKey>(store: &S) {
         Err(err) => tracing::warn!(error = %apikeys::error_chain(&err), "store warm-up failed"),
     }
 }
+
+/// The function's state, built once per cold start: the settings, the store
+/// (one SDK configuration for both clients) and, when `ORIGIN_SECRET_ARN`
+/// names one, the origin secret, read while the store's first connection is
+/// opened (init is the cold start).
+pub async fn init() -> Result<(apikeys::dynamo::DynamoStore, Settings), lambda_support::Error> {
+    let settings = Settings::from_env()?;
+    let sdk = lambda_support::sdk_config().await;
+    let store = lambda_support::dynamo_store_from(&sdk)?;
+    let arn = std::env::var("ORIGIN_SECRET_ARN")
+        .ok()
+        .filter(|a| !a.is_empty());
+    let origin = async {
+        let Some(arn) = arn else { return Ok(None) };
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        origin_secret(&client, &arn).await.map(Some)
+    };
+    let (origin, ()) = tokio::join!(origin, warm_up(&store));
+    let settings = match origin? {
+        Some(secret) => settings.with_origin_verify(secret),
+        None => settings,
+    };
+    Ok((store, settings))
+}

@@ -244,6 +244,15 @@ pub async fn sweep<S: ExpiryLog>(
     Ok(json!({"expired": expired, "flushed": flushed == Flushed::Done}))
 }
 
+/// The function's state from the environment: the store (the expiry log)
+/// and the flush client with its pacing.
+pub async fn init() -> Result<(apikeys::dynamo::DynamoStore, Flusher), lambda_support::Error> {
+    Ok((
+        lambda_support::dynamo_store().await?,
+        Flusher::new(CacheFlush::from_env().await?),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,17 +1,7 @@
-//! The create-key Lambda: wiring only. Configuration and the store are built
-//! once per cold start and lent to every invocation.
+//! The create-key Lambda: wiring only (state built once per cold start).
 
-use std::convert::Infallible;
-
-use lambda_http::{Error, run, service_fn};
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_support::logging::init();
-    let config = keys_api::ApiConfig::from_env()?;
-    let store = lambda_support::dynamo_store().await?;
-    run(service_fn(|req| async {
-        Ok::<_, Infallible>(create_key::handle(&store, &config, req).await)
-    }))
-    .await
+fn main() -> Result<(), lambda_support::Error> {
+    lambda_support::serve_http(keys_api::dashboard, |(store, config), req| {
+        create_key::handle(store, config, req)
+    })
 }

@@ -25,6 +25,12 @@ pub async fn delete<S: DeleteKey>(
     Ok(Reply::no_content().flushing_cache(true))
 }
 
+/// The function's state from the environment: a narrowing change flushes
+/// the authorizer cache when caching is on.
+pub async fn init() -> Result<keys_api::Dashboard, lambda_support::Error> {
+    keys_api::dashboard_flushing(authorizer_cache::CacheFlush::from_env().await?).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,12 @@ pub async fn roll<S: RollKey + IdempotencyStore>(
     Ok(reply.flushing_cache(true))
 }
 
+/// The function's state from the environment: a narrowing change flushes
+/// the authorizer cache when caching is on.
+pub async fn init() -> Result<keys_api::Dashboard, lambda_support::Error> {
+    keys_api::dashboard_flushing(authorizer_cache::CacheFlush::from_env().await?).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -295,6 +295,24 @@ fn parse(body: &[u8]) -> Result<Vec<(String, String)>, ReportError> {
         .collect()
 }
 
+/// The function's state from the environment: the store, GitHub's keys
+/// (`GITHUB_KEYS_URL`) and the authorizer-cache flush (revocations flush
+/// when caching is on).
+pub async fn init() -> Result<
+    (
+        apikeys::dynamo::DynamoStore,
+        GithubKeys,
+        authorizer_cache::CacheFlush,
+    ),
+    lambda_support::Error,
+> {
+    Ok((
+        lambda_support::dynamo_store().await?,
+        GithubKeys::from_env()?,
+        authorizer_cache::CacheFlush::from_env().await?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

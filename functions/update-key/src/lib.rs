@@ -48,6 +48,12 @@ pub async fn update<S: UpdateKey>(
         .flushing_cache(decisions_change))
 }
 
+/// The function's state from the environment: a narrowing change flushes
+/// the authorizer cache when caching is on.
+pub async fn init() -> Result<keys_api::Dashboard, lambda_support::Error> {
+    keys_api::dashboard_flushing(authorizer_cache::CacheFlush::from_env().await?).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

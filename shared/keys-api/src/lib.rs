@@ -523,6 +523,25 @@ pub fn finish(
     })
 }
 
+/// A dashboard function's state, built once per cold start: the store on
+/// `TABLE_NAME` and the API's settings.
+pub type Dashboard = (apikeys::dynamo::DynamoStore, ApiConfig);
+
+/// [`Dashboard`] from the environment, for a function that changes no key.
+pub async fn dashboard() -> Result<Dashboard, lambda_support::Error> {
+    Ok((
+        lambda_support::dynamo_store().await?,
+        ApiConfig::from_env()?,
+    ))
+}
+
+/// [`Dashboard`] from the environment, flushing `cache` after narrowing
+/// changes (update, delete, roll).
+pub async fn dashboard_flushing(cache: CacheFlush) -> Result<Dashboard, lambda_support::Error> {
+    let (store, config) = dashboard().await?;
+    Ok((store, config.with_cache_flush(cache)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

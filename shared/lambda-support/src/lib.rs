@@ -6,7 +6,8 @@
 //!   cold start and lent to the handler for every invocation;
 //! - [`deadline`] and [`now`]: an invocation's deadline and the clock;
 //! - [`authorizer_cache_ttl`]: `AUTHORIZER_CACHE_TTL`, parsed in one place
-//!   for the authorizer and the functions that flush its cache.
+//!   for the authorizer and the functions that flush its cache;
+//! - [`serve`] and [`serve_http`]: every `main.rs`, one line each.
 //!
 //! A `main.rs` reads its configuration, builds its store, and runs
 //! `service_fn(|event| handler(&store, …, event))`, borrowing both for the
@@ -14,6 +15,8 @@
 
 pub mod logging;
 
+use std::convert::Infallible;
+use std::fmt::Debug;
 use std::time::Duration;
 
 use apikeys::dynamo::{ClientSettings, DynamoStore};
@@ -93,6 +96,62 @@ pub fn authorizer_cache_ttl() -> Result<u32, CacheTtlError> {
         Ok(v) if !v.is_empty() => parse_cache_ttl(&v),
         _ => Ok(0),
     }
+}
+
+/// What a function's `main` returns.
+pub use lambda_runtime::Error;
+
+/// The runtime a function runs on (what `#[tokio::main]` builds).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs a function on the Lambda runtime: the tracing set-up, then `init`
+/// once per cold start (configuration and clients: the state every
+/// invocation borrows for the life of the execution environment), then
+/// `handler` for every event. A `main.rs` is one call of this.
+pub fn serve<T, A, R, E, Fut>(
+    init: impl AsyncFnOnce() -> Result<T, Error>,
+    handler: impl Fn(&'static T, lambda_runtime::LambdaEvent<A>) -> Fut,
+) -> Result<(), Error>
+where
+    T: Sync + 'static,
+    A: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+    E: Into<lambda_runtime::Diagnostic> + Debug,
+    Fut: Future<Output = Result<R, E>>,
+{
+    runtime()?.block_on(async {
+        logging::init();
+        // Built once, kept for the life of the execution environment.
+        let state: &'static T = Box::leak(Box::new(init().await?));
+        let service = lambda_runtime::service_fn(move |event| handler(state, event));
+        lambda_runtime::run::<A, _, R, R, lambda_runtime::streaming::Body, bytes::Bytes, _>(service)
+            .await
+    })
+}
+
+/// [`serve`] for a function behind API Gateway's REST proxy integration:
+/// `handler` answers every request with a response (errors included).
+pub fn serve_http<T, Fut>(
+    init: impl AsyncFnOnce() -> Result<T, Error>,
+    handler: impl Fn(&'static T, lambda_http::Request) -> Fut,
+) -> Result<(), Error>
+where
+    T: Sync + 'static,
+    Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'static,
+{
+    runtime()?.block_on(async {
+        logging::init();
+        let state: &'static T = Box::leak(Box::new(init().await?));
+        let service = lambda_http::service_fn(move |req| {
+            let answer = handler(state, req);
+            async move { Ok::<_, Infallible>(answer.await) }
+        });
+        lambda_http::run(service).await
+    })
 }
 
 #[cfg(test)]
