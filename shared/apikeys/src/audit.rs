@@ -90,10 +90,31 @@ pub struct EventId(String);
 impl EventId {
     pub const LEN: usize = 21;
 
+    /// An id for an event at `at`: its millisecond, then a sequence number
+    /// within that millisecond (so the events of this process in one
+    /// millisecond keep the order they were made in), then 5 random
+    /// characters. Ids sort as the events happened.
     pub fn new(at: Timestamp) -> EventId {
-        let ms = at.timestamp_millis().clamp(0, 9_999_999_999_999);
-        let micros = chrono::Utc::now().timestamp_subsec_micros() % 1000;
-        EventId(format!("{ms:013}{micros:03}{}", material::random_base62(5)))
+        use std::sync::atomic::{AtomicU64, Ordering};
+        /// The last millisecond and sequence number issued, as `ms * 1000 + seq`.
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let ms = u64::try_from(at.timestamp_millis().clamp(0, 9_999_999_999_999)).unwrap_or(0);
+        let floor = ms * 1000;
+        let mut last = LAST.load(Ordering::Relaxed);
+        let issued = loop {
+            // The next in the same millisecond, or the millisecond's first.
+            let next = if (floor..floor + 999).contains(&last) {
+                last + 1
+            } else {
+                floor
+            };
+            match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break next,
+                Err(seen) => last = seen,
+            }
+        };
+        let (ms, seq) = (issued / 1000, issued % 1000);
+        EventId(format!("{ms:013}{seq:03}{}", material::random_base62(5)))
     }
 
     pub fn parse(s: &str) -> Option<EventId> {
@@ -202,3 +223,25 @@ pub struct EventPage {
 
 /// How long a deleted key's events stay readable.
 pub const DELETED_EVENTS_KEPT: chrono::Duration = chrono::Duration::days(90);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events made one after another in one millisecond sort in that order
+    /// (the e2e roll test's update then roll, in one millisecond, once
+    /// sorted the other way round), and a later millisecond after both.
+    #[test]
+    fn ids_sort_as_the_events_were_made() {
+        let Some(at) = chrono::DateTime::from_timestamp_millis(978_307_200_123) else {
+            panic!("a valid time");
+        };
+        let ids: Vec<EventId> = (0..500).map(|_| EventId::new(at)).collect();
+        assert!(ids.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
+        assert!(ids[0].as_str().starts_with("0978307200123000"));
+        let later = EventId::new(at + chrono::Duration::milliseconds(1));
+        assert!(later.as_str() > ids[499].as_str());
+        assert!(later.as_str().starts_with("0978307200124000"));
+        assert!(ids.iter().all(|id| EventId::parse(id.as_str()).is_some()));
+    }
+}
