@@ -339,7 +339,7 @@ impl<T> KeyStore for T where
 /// not encrypted (the position in it can be read) and the digest has no
 /// secret: it detects edits and mix-ups, it does not authenticate — which it
 /// need not, as the partition always comes from the caller.
-pub(crate) mod token {
+pub mod token {
     use super::*;
 
     const VERSION: u8 = 2;
@@ -386,21 +386,23 @@ pub(crate) mod token {
     }
 
     /// A key-list token: after key `last` of `account`.
-    pub(crate) fn encode(account: &AccountId, last: &KeyId) -> String {
+    pub fn encode(account: &AccountId, last: &KeyId) -> String {
         encode_at(&[account.as_str()], last.as_str())
     }
 
-    pub(crate) fn decode(account: &AccountId, token: &str) -> Result<KeyId, StoreError> {
+    /// The key a key-list token of `account` names, or `InvalidToken`.
+    pub fn decode(account: &AccountId, token: &str) -> Result<KeyId, StoreError> {
         let last = decode_at(&[account.as_str()], token, KeyId::LEN)?;
         KeyId::parse(&last).ok_or(StoreError::InvalidToken)
     }
 
     /// An event-list token: after event `last` of key `id` of `account`.
-    pub(crate) fn encode_event(account: &AccountId, id: &KeyId, last: &EventId) -> String {
+    pub fn encode_event(account: &AccountId, id: &KeyId, last: &EventId) -> String {
         encode_at(&["events", account.as_str(), id.as_str()], last.as_str())
     }
 
-    pub(crate) fn decode_event(
+    /// The event an event-list token of key `id` of `account` names.
+    pub fn decode_event(
         account: &AccountId,
         id: &KeyId,
         token: &str,
