@@ -7,7 +7,8 @@
 //! - [`deadline`] and [`now`]: an invocation's deadline and the clock;
 //! - [`authorizer_cache_ttl`]: `AUTHORIZER_CACHE_TTL`, parsed in one place
 //!   for the authorizer and the functions that flush its cache;
-//! - [`serve`] and [`serve_http`]: every `main.rs`, one line each.
+//! - [`serve`] and `serve_http` (feature `http`): every `main.rs`, one
+//!   line each.
 //!
 //! A `main.rs` reads its configuration, builds its store, and runs
 //! `service_fn(|event| handler(&store, …, event))`, borrowing both for the
@@ -15,7 +16,6 @@
 
 pub mod logging;
 
-use std::convert::Infallible;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -133,6 +133,7 @@ where
     })
 }
 
+#[cfg(feature = "http")]
 /// [`serve`] for a function behind API Gateway's REST proxy integration:
 /// `handler` answers every request with a response (errors included).
 pub fn serve_http<T, Fut>(
@@ -148,7 +149,7 @@ where
         let state: &'static T = Box::leak(Box::new(init().await?));
         let service = lambda_http::service_fn(move |req| {
             let answer = handler(state, req);
-            async move { Ok::<_, Infallible>(answer.await) }
+            async move { Ok::<_, std::convert::Infallible>(answer.await) }
         });
         lambda_http::run(service).await
     })
