@@ -8,7 +8,7 @@ use apikeys::testing::{dynamodb_error, scripted_endpoint, silent_endpoint, store
 use keys_api::testing::*;
 use serde_json::{Value, json};
 
-use crate::{operations, sample};
+use crate::dashboard::{operations, sample};
 
 /// The function timeout the request's Lambda context gives in these tests.
 const TIMEOUT: Duration = Duration::from_millis(2500);

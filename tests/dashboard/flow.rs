@@ -8,7 +8,7 @@ use authorizer::testing::{effect_and_resource, event_for};
 use chrono::Utc;
 use scopes::{ROUTES, Scope};
 
-use crate::*;
+use crate::dashboard::*;
 
 async fn decide<S: LookupKey + apikeys::RecordUse>(
     store: &S,

@@ -6,7 +6,7 @@ use apikeys::MemoryStore;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
-use crate::*;
+use crate::dashboard::*;
 
 fn body() -> impl Strategy<Value = Option<String>> {
     let fragment = prop_oneof![

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use crate::*;
+use crate::dashboard::*;
 
 const VALUE: &str = "4f7c2e1a-9b3d-4e8f-a6c5-1d2e3f4a5b6c";
 

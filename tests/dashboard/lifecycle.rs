@@ -5,7 +5,7 @@ use apikeys::testing::fresh_dynamo_store;
 use apikeys::{ApiKey, LookupKey};
 use serde_json::json;
 
-use crate::*;
+use crate::dashboard::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_read_update_deactivate_delete_on_dynamodb_local() {

@@ -1,7 +1,6 @@
 //! The dashboard API across crates: its responses against the OpenAPI spec,
 //! the whole key lifecycle on DynamoDB Local, and keys made by `create-key`
 //! as the authorizer sees them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bounded;
 mod flow;

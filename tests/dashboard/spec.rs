@@ -9,7 +9,7 @@ use apikeys::MemoryStore;
 use jsonschema::Validator;
 use serde_json::{Value, json};
 
-use crate::*;
+use crate::dashboard::*;
 
 const SPEC: &str = include_str!("../../shared/keys-api/openapi.yaml");
 

@@ -14,7 +14,7 @@ use local_stack::LocalApi;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::*;
+use crate::e2e::*;
 
 /// Starts a caching local API (TTL `ttl`) whose dashboard flushes through
 /// `flush`, or, when `None`, through the SDK at the API itself.

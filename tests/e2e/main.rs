@@ -1,7 +1,6 @@
 //! End-to-end over HTTP: the local API (the real handlers and authorizer
 //! behind API Gateway's part) with the embedded store and with DynamoDB
 //! Local, and the `local-api` binary itself.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! What every fuzz target checks of one input, shared by the fuzz targets
 //! (`cargo fuzz`, nightly, tests/fuzz/) and the stable replay of their
-//! corpora (`cargo test -p tests --test fuzz_replay`). Each check panics
+//! corpora (`cargo test -p tests --test integration fuzz_replay`). Each check panics
 //! on a property broken; an input the code refuses is fine.
 
 /// The key parser: never panics; a key it accepts is exactly the input,

@@ -2,7 +2,6 @@
 //! stable `cargo test` through the same checks the fuzzer runs: every input
 //! a fuzzing run kept (and every finding, once fixed) stays a test.
 //! Fuzzing itself: tests/fuzz/README.md.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
@@ -35,4 +34,3 @@ fn the_routers_corpus() {
 fn the_page_token_decoders_corpus() {
     replay("page_token", checks::page_token);
 }
-

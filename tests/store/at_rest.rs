@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use scopes::{Scope, ScopeSet, route_for_template};
 
-use crate::conformance::{created, new_record, now};
+use crate::store::conformance::{created, new_record, now};
 
 type Item = std::collections::HashMap<String, AttributeValue>;
 

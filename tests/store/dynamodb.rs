@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::conformance::{account, created};
+use crate::store::conformance::{account, created};
 
 #[test]
 fn default_client_settings_are_the_architecture_documents() {
@@ -237,7 +237,7 @@ async fn a_transaction_conflict_is_retried_until_it_goes_through() {
     ])
     .await;
     let store = store_on(&endpoint.url).await;
-    let (_, record) = crate::conformance::new_record("acct-a");
+    let (_, record) = crate::store::conformance::new_record("acct-a");
     store
         .create(
             &record,
@@ -279,7 +279,7 @@ async fn transaction_in_progress_is_waited_for_with_the_same_token() {
     let store = store_on(&endpoint.url).await;
     store
         .create(
-            &crate::conformance::new_record("acct-a").1,
+            &crate::store::conformance::new_record("acct-a").1,
             &apikeys::Audit::system("test", chrono::Utc::now()),
             u32::MAX,
         )
@@ -298,7 +298,7 @@ async fn each_logical_write_has_a_token_of_its_own() {
     for _ in 0..2 {
         store
             .create(
-                &crate::conformance::new_record("acct-a").1,
+                &crate::store::conformance::new_record("acct-a").1,
                 &apikeys::Audit::system("test", chrono::Utc::now()),
                 u32::MAX,
             )
@@ -318,7 +318,7 @@ async fn endless_conflicts_end_as_unavailable_and_a_failed_condition_is_not_retr
     let r = store_on(&endpoint.url)
         .await
         .create(
-            &crate::conformance::new_record("a").1,
+            &crate::store::conformance::new_record("a").1,
             &apikeys::Audit::system("test", chrono::Utc::now()),
             u32::MAX,
         )
@@ -334,7 +334,7 @@ async fn endless_conflicts_end_as_unavailable_and_a_failed_condition_is_not_retr
     let r = store_on(&endpoint.url)
         .await
         .create(
-            &crate::conformance::new_record("a").1,
+            &crate::store::conformance::new_record("a").1,
             &apikeys::Audit::system("test", chrono::Utc::now()),
             u32::MAX,
         )

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use keys_api::testing::*;
 use serde_json::Value;
 
-use crate::conformance::new_record;
+use crate::store::conformance::new_record;
 
 /// What the proxy does with one transaction.
 #[derive(Debug, Clone, Copy)]

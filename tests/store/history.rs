@@ -28,7 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use scopes::{ROUTES, Route, Scope, ScopeSet};
 
-use crate::races::Inspect;
+use crate::store::races::Inspect;
 
 const WORKERS: usize = 8;
 const POOL: usize = 3;

@@ -1,6 +1,5 @@
 //! The key-store tests: the conformance suite on the in-memory store and on
 //! DynamoDB Local (a fresh table per test), then DynamoDB-only properties.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod at_rest;
 mod conformance;
@@ -23,7 +22,7 @@ macro_rules! conformance_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    crate::conformance::$name(&super::MemoryStore::new()).await;
+                    crate::store::conformance::$name(&super::MemoryStore::new()).await;
                 }
             )*
         }
@@ -31,7 +30,7 @@ macro_rules! conformance_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    crate::conformance::$name(&super::fresh_dynamo_store(stringify!($name)).await).await;
+                    crate::store::conformance::$name(&super::fresh_dynamo_store(stringify!($name)).await).await;
                 }
             )*
         }
@@ -93,7 +92,7 @@ async fn dynamo_concurrent_creates_at_the_limit_let_exactly_the_allowed_number_t
 macro_rules! race_tests {
     ($($name:ident: $a:ident + $b:ident),* $(,)?) => {
         mod race_memory {
-            use crate::races::{Op, race_pair};
+            use crate::store::races::{Op, race_pair};
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
@@ -102,7 +101,7 @@ macro_rules! race_tests {
             )*
         }
         mod race_dynamo {
-            use crate::races::{Op, race_pair};
+            use crate::store::races::{Op, race_pair};
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {

@@ -8,7 +8,7 @@ use apikeys::{AccountId, ApiKey, KeyId, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use scopes::{ROUTES, Scope};
 
-use crate::races::{decide, seed};
+use crate::store::races::{decide, seed};
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())

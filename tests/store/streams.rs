@@ -15,7 +15,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 
-use crate::conformance::{audit, created, now};
+use crate::store::conformance::{audit, created, now};
 
 /// One DynamoDB Streams call on DynamoDB Local (it reads the credential
 /// scope but checks no signature): its status and JSON answer.

@@ -3,7 +3,6 @@
 //! mappings and key-header overwrites on every route, the dashboard routes'
 //! functions, the table's key schema, least privilege, and the settings that
 //! make revocation immediate.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 
