@@ -5,9 +5,11 @@
 #
 #   infra/scripts/check-readme-quickstart.sh            starts `make run` and stops it after
 #   infra/scripts/check-readme-quickstart.sh --running  uses the server already on
-#                                               127.0.0.1:3000 (infra/scripts/check-sam-local.sh
+#                                               127.0.0.1:$PORT (infra/scripts/check-sam-local.sh
 #                                               runs the session against `sam local start-api`)
+# The port is PORT's (default 3000), as for `make run` and the session itself.
 set -euo pipefail
+export PORT="${PORT:-3000}"
 running=false
 [ "${1:-}" = --running ] && running=true
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -21,10 +23,10 @@ expected="$(grep -E '^#.*→' "$block" | sed -E 's/.*→ *//' | tr ',' '\n' | tr
 
 cargo build -q -p local-stack --bin local-api
 if $running; then
-    curl -s -o /dev/null http://127.0.0.1:3000/ || { echo "nothing listens on 127.0.0.1:3000" >&2; exit 1; }
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "nothing listens on 127.0.0.1:$PORT" >&2; exit 1; }
 else
-if curl -s -o /dev/null http://127.0.0.1:3000/ 2>/dev/null; then
-    echo "something already listens on 127.0.0.1:3000" >&2; exit 1
+if curl -s -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
+    echo "something already listens on 127.0.0.1:$PORT" >&2; exit 1
 fi
 # make and the local API it starts run in a process group of their own, so
 # they are stopped together, by that group's id (make's PID), like Ctrl-C.

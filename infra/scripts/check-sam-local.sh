@@ -7,18 +7,19 @@
 #    and writes the harness template (infra/sam-local/harness.py);
 # 3. `sam local invoke`s the authorizer and every dashboard function
 #    with the events/ files and checks each answer;
-# 4. `sam local start-api` on 127.0.0.1:3000 serves both APIs through SAM's
+# 4. `sam local start-api` on 127.0.0.1:$PORT (default 3000) serves both APIs through SAM's
 #    emulation: the README's quick-start session runs against it as written
 #    (infra/scripts/check-readme-quickstart.sh --running, the same statuses as against
 #    `make run`), then all 31 protected routes through the real authorizer to
 #    the echo function, and the dashboard's CORS preflight.
 #
-# usage: infra/scripts/check-sam-local.sh   (from anywhere; needs .venv with infra/requirements-sam.txt)
+# usage: [PORT=3000] infra/scripts/check-sam-local.sh   (from anywhere; needs .venv with infra/requirements-sam.txt)
 # Exits non-zero on any wrong answer. Stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export PORT="${PORT:-3000}"
 export PATH="$PWD/.venv/bin:$PATH"
 [ -x .aws-sam/build/AuthorizerFunction/bootstrap ] || { echo "check-sam-local: run sam build first" >&2; exit 1; }
 
@@ -113,12 +114,12 @@ echo "check-sam-local: 10 invokes in $(( t1 - t0 )) s"
 
 # -------------------------------------------------------------- start-api
 t0=$(date +%s)
-setsid $SAM local start-api -t "$H" --skip-pull-image --port 3000 --warm-containers LAZY >"$out/start-api.log" 2>&1 &
+setsid $SAM local start-api -t "$H" --skip-pull-image --port "$PORT" --warm-containers LAZY >"$out/start-api.log" 2>&1 &
 api=$!
 stop() { kill -TERM -- "-$api" 2>/dev/null || true; wait "$api" 2>/dev/null || true; }
 trap stop EXIT
 for _ in $(seq 1 120); do
-    curl -s -o /dev/null http://127.0.0.1:3000/ && break
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
     kill -0 "$api" 2>/dev/null || { cat "$out/start-api.log" >&2; exit 1; }
     sleep 0.5
 done
@@ -127,8 +128,8 @@ infra/scripts/check-readme-quickstart.sh --running || { tail -60 "$out/start-api
 # Every protected route through the real authorizer to the echo function,
 # with a key holding `all`; a links.read key is refused on a route it lacks.
 .venv/bin/python - <<"PY" || { tail -60 "$out/start-api.log" >&2; exit 1; }
-import base64, json, re, sys, urllib.request
-B = "http://127.0.0.1:3000"
+import base64, json, os, re, sys, urllib.request
+B = "http://127.0.0.1:" + os.environ["PORT"]
 token = "x." + base64.urlsafe_b64encode(b"{\"sub\":\"acct-sam\"}").decode().rstrip("=") + ".x"
 def call(method, path, headers=None, body=None):
     req = urllib.request.Request(B + path, method=method, headers=headers or {},
