@@ -150,19 +150,7 @@ impl ClientSettings {
     /// and region, so every tool uses the same). The endpoint is the
     /// environment's (`AWS_ENDPOINT_URL_DYNAMODB`) unless one is given.
     pub async fn local_sdk_config(&self) -> aws_config::SdkConfig {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => {
-                Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
-            }
-            _ => Credentials::new("local", "local", None, None, "local"),
-        };
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(credentials)
+        local_config_loader()
             .timeout_config(self.timeouts())
             .retry_config(self.retries())
             .load()
@@ -181,6 +169,26 @@ impl ClientSettings {
         let sdk = self.local_sdk_config().await;
         Client::from_conf(Builder::from(&sdk).endpoint_url(endpoint).build())
     }
+}
+
+/// The start of every SDK configuration of this machine's tools (any
+/// client: DynamoDB, API Gateway): region and credentials from the
+/// environment or local defaults, never the EC2 instance-metadata service
+/// ([`ClientSettings::local_sdk_config`]).
+pub fn local_config_loader() -> aws_config::ConfigLoader {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => {
+            Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
+        }
+        _ => Credentials::new("local", "local", None, None, "local"),
+    };
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(credentials)
 }
 
 /// The DynamoDB implementation of every store trait.

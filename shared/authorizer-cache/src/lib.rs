@@ -121,30 +121,19 @@ impl CacheFlush {
     }
 
     /// A flush of `rest_api_id`'s `stage` through an explicit endpoint (the
-    /// local API, a test double). Region and credentials come from the
-    /// environment variables when set (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, …),
-    /// else `us-east-1` and dummy credentials; no other source is consulted,
-    /// so nothing is sent anywhere but `endpoint`.
+    /// local API, a test double), configured as this machine's tools are
+    /// ([`apikeys::dynamo::local_config_loader`]: region and credentials from
+    /// the environment or local defaults), so nothing is sent anywhere but
+    /// `endpoint`.
     #[cfg(feature = "api-gateway")]
     pub async fn for_endpoint(endpoint: &str, rest_api_id: &str, stage: &str) -> CacheFlush {
-        use aws_sdk_apigateway::config::{BehaviorVersion, Credentials, Region};
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => {
-                Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")
-            }
-            _ => Credentials::new("local", "local", None, None, "static"),
-        };
-        let config = aws_sdk_apigateway::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(credentials)
-            .endpoint_url(endpoint)
+        let sdk = apikeys::dynamo::local_config_loader()
             .timeout_config(timeouts())
             .retry_config(retries())
+            .load()
+            .await;
+        let config = aws_sdk_apigateway::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
             .build();
         CacheFlush::ApiGateway {
             client: Client::from_conf(config),

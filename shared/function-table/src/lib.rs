@@ -222,14 +222,14 @@ pub fn dashboard_resource(path: &str) -> Option<(PathMatch<'_>, Vec<&'static Rou
 /// (`/apikeys…`, `/secret-scanning…`): such a path belongs to the dashboard
 /// API even when no route matches it.
 pub fn is_dashboard_path(path: &str) -> bool {
-    let first = |p: &str| {
+    fn top(p: &str) -> &str {
         p.trim_start_matches('/')
             .split('/')
             .next()
-            .map(str::to_owned)
-    };
-    let Some(top) = first(path) else { return false };
-    dashboard_routes().any(|(_, r)| first(r.path).as_deref() == Some(top.as_str()))
+            .unwrap_or_default()
+    }
+    let wanted = top(path);
+    !wanted.is_empty() && dashboard_routes().any(|(_, r)| top(r.path) == wanted)
 }
 
 #[cfg(test)]

@@ -8,9 +8,8 @@ use std::time::Duration;
 use local_stack::jwt;
 use local_stack::testing::request;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+use super::Lines;
 
 /// Starts the binary on a free port; returns it, its output lines after the
 /// "listening on" line, and its base URL.
@@ -24,17 +23,7 @@ async fn start() -> (tokio::process::Child, Lines, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("ProLinksQR local API listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("the local API never said where it listens");
-    })
-    .await
-    .unwrap();
+    let (lines, base) = super::listening(&mut child, Duration::from_secs(20)).await;
     (child, lines, base)
 }
 

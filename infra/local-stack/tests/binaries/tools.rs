@@ -47,7 +47,6 @@ fn repair_keys_needs_a_region_from_the_environment() {
 async fn the_local_tools_never_ask_instance_metadata() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncBufReadExt, BufReader};
 
     let dynamodb = apikeys::testing::dynamodb_local_endpoint();
     let metadata = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,17 +101,7 @@ async fn the_local_tools_never_ask_instance_metadata() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(api.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("ProLinksQR local API listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("the local API never said where it listens");
-    })
-    .await
-    .unwrap();
+    let (_lines, base) = super::listening(&mut api, std::time::Duration::from_secs(30)).await;
     // A call that reaches the store: a key created, then listed.
     let token = format!(
         "Bearer {}",
