@@ -153,7 +153,14 @@ pub fn records(raw: &[Value]) -> Vec<EventRecord> {
     raw.iter()
         .map(|r| {
             serde_json::from_value::<EventRecord>(r.clone()).unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "a Streams record the types cannot read; judged on its key alone");
+                // The error's kind and place only: its text may quote a
+                // value, and a lookup item's key is a key hash.
+                tracing::warn!(
+                    kind = ?err.classify(),
+                    line = err.line(),
+                    column = err.column(),
+                    "a Streams record the types cannot read; judged on its key alone"
+                );
                 let mut record = EventRecord::default();
                 record.event_name = r["eventName"].as_str().unwrap_or("MODIFY").to_owned();
                 if let Some(pk) = r["dynamodb"]["Keys"]["pk"]["S"].as_str() {
