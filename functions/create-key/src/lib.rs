@@ -5,13 +5,50 @@
 //! sealed under the client's value: `keys_api::idempotency`).
 
 use apikeys::idempotency::IdempotencyStore;
-use apikeys::{ApiKey, CreateKey, KeyRecord, Timestamp};
+use apikeys::{ApiKey, CreateKey, KeyName, KeyRecord, Timestamp};
 use keys_api::idempotency::{self, IdempotencyKey};
 use keys_api::input::{self, etag};
 use keys_api::{ApiConfig, ApiError, Reply, caller, view};
 use lambda_http::http::header::{CACHE_CONTROL, ETAG};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
+use scopes::ScopeSet;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The body as sent: serde checks its shape (no field but these), and
+/// [`NewKey::try_from`] the values.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateBody {
+    #[serde(default, deserialize_with = "input::present")]
+    name: Option<Value>,
+    #[serde(default, deserialize_with = "input::present")]
+    scopes: Option<Value>,
+    #[serde(default, deserialize_with = "input::present")]
+    expires_at: Option<Value>,
+}
+
+/// A new key's settings, validated: a name, at least one catalogue scope,
+/// an expiry or none.
+pub struct NewKey {
+    pub name: KeyName,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl TryFrom<CreateBody> for NewKey {
+    type Error = ApiError;
+
+    /// Checks the fields in this order: `name`, `scopes`, `expiresAt`.
+    fn try_from(body: CreateBody) -> Result<NewKey, ApiError> {
+        Ok(NewKey {
+            name: input::name(&input::required(body.name, "name")?)?,
+            scopes: input::scopes(&input::required(body.scopes, "scopes")?)?,
+            expires_at: input::expires_at(body.expires_at.as_ref())?,
+        })
+    }
+}
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: CreateKey + IdempotencyStore>(
@@ -35,11 +72,12 @@ pub async fn create<S: CreateKey + IdempotencyStore>(
     let caller = caller(req, config)?;
     let idempotency = IdempotencyKey::from_request(req, &caller.account, "/apikeys")?;
     let audit = keys_api::audit(&caller, req, now);
-    let body = input::json_object(req)?;
-    input::reject_unknown(&body, &["name", "scopes", "expiresAt"])?;
-    let name = input::name(input::required(&body, "name")?)?;
-    let scopes = input::scopes(input::required(&body, "scopes")?)?;
-    let expires_at = input::expires_at(body.get("expiresAt"), now)?;
+    let NewKey {
+        name,
+        scopes,
+        expires_at,
+    } = input::body::<CreateBody>(req)?.try_into()?;
+    input::in_future(expires_at, now)?;
 
     let key = ApiKey::generate();
     let record = KeyRecord::new(

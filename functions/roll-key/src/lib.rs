@@ -14,6 +14,16 @@ use keys_api::{ApiConfig, ApiError, Reply, caller, key_id, view};
 use lambda_http::http::header::{CACHE_CONTROL, ETAG};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The body, which may be empty: serde checks its shape (no field but this).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RollBody {
+    #[serde(default, deserialize_with = "input::present")]
+    grace_period_seconds: Option<Value>,
+}
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: RollKey + IdempotencyStore>(
@@ -34,9 +44,8 @@ pub async fn roll<S: RollKey + IdempotencyStore>(
     let caller = caller(req, config)?;
     let id = key_id(req)?;
     let expected = input::expected_version(req)?;
-    let body = input::optional_json_object(req)?;
-    input::reject_unknown(&body, &["gracePeriodSeconds"])?;
-    let seconds = input::grace_period(body.get("gracePeriodSeconds"))?;
+    let body: RollBody = input::optional_body(req)?;
+    let seconds = input::grace_period(body.grace_period_seconds.as_ref())?;
     let grace = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(0));
 
     let idempotency =

@@ -10,6 +10,34 @@ use keys_api::{ApiConfig, ApiError, Reply, caller, key_id, view};
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::ETAG;
 use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The body as sent: serde checks its shape (no field but these), and
+/// `KeyChanges::try_from` the values.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    #[serde(default, deserialize_with = "input::present")]
+    name: Option<Value>,
+    #[serde(default, deserialize_with = "input::present")]
+    scopes: Option<Value>,
+    #[serde(default, deserialize_with = "input::present")]
+    active: Option<Value>,
+}
+
+impl TryFrom<UpdateBody> for KeyChanges {
+    type Error = ApiError;
+
+    /// Checks the given fields in this order: `name`, `scopes`, `active`.
+    fn try_from(body: UpdateBody) -> Result<KeyChanges, ApiError> {
+        Ok(KeyChanges {
+            name: body.name.as_ref().map(input::name).transpose()?,
+            scopes: body.scopes.as_ref().map(input::scopes).transpose()?,
+            active: body.active.as_ref().map(input::active).transpose()?,
+        })
+    }
+}
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
 pub async fn handle<S: UpdateKey>(store: &S, config: &ApiConfig, req: Request) -> Response<Body> {
@@ -26,13 +54,7 @@ pub async fn update<S: UpdateKey>(
     let caller = caller(req, config)?;
     let id = key_id(req)?;
     let expected = input::expected_version(req)?;
-    let body = input::json_object(req)?;
-    input::reject_unknown(&body, &["name", "scopes", "active"])?;
-    let changes = KeyChanges {
-        name: body.get("name").map(input::name).transpose()?,
-        scopes: body.get("scopes").map(input::scopes).transpose()?,
-        active: body.get("active").map(input::active).transpose()?,
-    };
+    let changes = KeyChanges::try_from(input::body::<UpdateBody>(req)?)?;
     if changes.is_empty() {
         return Err(ApiError::EmptyUpdate);
     }

@@ -6,6 +6,7 @@ use lambda_http::Request;
 use lambda_http::http::HeaderValue;
 use lambda_http::http::header::{CONTENT_TYPE, IF_MATCH};
 use scopes::{Scope, ScopeSet};
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
@@ -60,14 +61,57 @@ pub fn page(req: &Request) -> Result<(u16, Option<&str>), ApiError> {
     Ok((limit, token))
 }
 
-/// Like [`json_object`], but an empty body (with any content type, or none)
-/// is an empty object: for operations whose body is optional.
-pub fn optional_json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+/// The body as `B`, a struct that derives `Deserialize` with
+/// `#[serde(deny_unknown_fields)]` and takes each field as sent (see
+/// [`present`]): the checks of [`json_object`], then the body's shape, where
+/// a field `B` does not name is 400 `unknown_field` (the first in
+/// alphabetical order). The fields' values are checked afterwards, by the
+/// operation's `TryFrom` from `B` into its validated types, in a fixed order.
+pub fn body<B: DeserializeOwned>(req: &Request) -> Result<B, ApiError> {
+    shaped(json_object(req)?)
+}
+
+/// Like [`body`], but an empty body (with any content type, or none) is an
+/// empty object: for operations whose body is optional.
+pub fn optional_body<B: DeserializeOwned>(req: &Request) -> Result<B, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
-    if bytes.is_empty() {
-        return Ok(Map::new());
-    }
-    json_object(req)
+    shaped(if bytes.is_empty() {
+        Map::new()
+    } else {
+        json_object(req)?
+    })
+}
+
+/// `object` as `B`. Every field of `B` takes any value, so the only error
+/// serde can report is a field `B` does not name.
+fn shaped<B: DeserializeOwned>(object: Map<String, Value>) -> Result<B, ApiError> {
+    serde_json::from_value(Value::Object(object)).map_err(|e| {
+        let message = e.to_string();
+        let field = unknown_field(&message).unwrap_or_default();
+        ApiError::UnknownField(field.chars().take(100).collect())
+    })
+}
+
+/// The field serde's `deny_unknown_fields` error names: ``unknown field `x`,
+/// expected …`` (the name may itself hold backticks: the list after it
+/// never holds "`, expected").
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.rsplit_once("`, expected")
+        .or_else(|| rest.rsplit_once("`, there are no fields"))
+        .map(|(field, _)| field)
+}
+
+/// A body field as sent, `null` included (`Some(Value::Null)`): absent is
+/// `None`. For `#[serde(default, deserialize_with = "present")]`, so that a
+/// `null` reaches the field's check (400 `invalid_field`), not "missing".
+pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A field that must be there.
+pub fn required(value: Option<Value>, field: &'static str) -> Result<Value, ApiError> {
+    value.ok_or(ApiError::MissingField(field))
 }
 
 /// The longest grace period a roll may give the secret it replaces: a day.
@@ -95,22 +139,6 @@ pub fn grace_period(v: Option<&Value>) -> Result<u64, ApiError> {
                 )
             }),
     }
-}
-
-/// Rejects any field not in `allowed` (the first, in the body's order).
-pub fn reject_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::UnknownField(k.chars().take(100).collect())),
-        None => Ok(()),
-    }
-}
-
-/// A field that must be there.
-pub fn required<'b>(
-    body: &'b Map<String, Value>,
-    field: &'static str,
-) -> Result<&'b Value, ApiError> {
-    body.get(field).ok_or(ApiError::MissingField(field))
 }
 
 /// `name`: a string of 1–100 characters after trimming, no control characters.
@@ -149,8 +177,9 @@ pub fn active(v: &Value) -> Result<bool, ApiError> {
         .ok_or_else(|| ApiError::invalid("active", "must be true or false"))
 }
 
-/// `expiresAt`: absent or `null` for never, else an RFC 3339 time after `now`.
-pub fn expires_at(v: Option<&Value>, now: Timestamp) -> Result<Option<Timestamp>, ApiError> {
+/// `expiresAt`: absent or `null` for never, else an RFC 3339 time (that it
+/// is in the future is [`in_future`]'s check).
+pub fn expires_at(v: Option<&Value>) -> Result<Option<Timestamp>, ApiError> {
     let s = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s,
@@ -161,16 +190,20 @@ pub fn expires_at(v: Option<&Value>, now: Timestamp) -> Result<Option<Timestamp>
             ));
         }
     };
-    let t = apikeys::model::parse_timestamp(s).ok_or_else(|| {
+    apikeys::model::parse_timestamp(s).map(Some).ok_or_else(|| {
         ApiError::invalid(
             "expiresAt",
             "must be an RFC 3339 timestamp such as 2030-01-01T00:00:00Z",
         )
-    })?;
-    if t <= now {
-        return Err(ApiError::invalid("expiresAt", "must be in the future"));
+    })
+}
+
+/// An expiry, if any, must be after `now`.
+pub fn in_future(expires_at: Option<Timestamp>, now: Timestamp) -> Result<(), ApiError> {
+    match expires_at {
+        Some(t) if t <= now => Err(ApiError::invalid("expiresAt", "must be in the future")),
+        _ => Ok(()),
     }
-    Ok(Some(t))
 }
 
 /// `If-Match`: absent or `*` for no condition, else one entity tag (`"3"`,
@@ -297,10 +330,11 @@ mod tests {
             assert!(name(&bad).unwrap_err().to_string().starts_with("`name`"));
         }
         let now = Utc::now();
-        assert_eq!(expires_at(None, now).unwrap(), None);
-        assert_eq!(expires_at(Some(&Value::Null), now).unwrap(), None);
+        let expiry = |v: Option<&Value>| expires_at(v).and_then(|t| in_future(t, now).map(|()| t));
+        assert_eq!(expiry(None).unwrap(), None);
+        assert_eq!(expiry(Some(&Value::Null)).unwrap(), None);
         let later = (now + Duration::days(1)).to_rfc3339();
-        assert!(expires_at(Some(&json!(later)), now).unwrap().is_some());
+        assert!(expiry(Some(&json!(later))).unwrap().is_some());
         let past = (now - Duration::days(1)).to_rfc3339();
         for bad in [
             json!(past),
@@ -309,7 +343,7 @@ mod tests {
             json!("2030-01-01"),
         ] {
             assert!(
-                expires_at(Some(&bad), now)
+                expiry(Some(&bad))
                     .unwrap_err()
                     .to_string()
                     .starts_with("`expiresAt`")
@@ -339,10 +373,68 @@ mod tests {
         assert_eq!(etag(7), "\"7\"");
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Shape {
+        #[serde(default, deserialize_with = "present")]
+        name: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
+        expires_at: Option<Value>,
+    }
+
+    fn shape(json: &str) -> Result<Shape, ApiError> {
+        body(&request(&[("content-type", "application/json")], json))
+    }
+
     #[test]
-    fn unknown_fields_are_named() {
-        let body = json!({"name": "x", "owner": "y"});
-        let e = reject_unknown(body.as_object().unwrap(), &["name"]).unwrap_err();
-        assert_eq!(e.to_string(), "unknown field `owner`");
+    fn a_body_has_its_fields_and_no_other() {
+        let s = shape(r#"{"name": "x", "expiresAt": null}"#).unwrap();
+        assert_eq!(s.name, Some(json!("x")));
+        assert_eq!(s.expires_at, Some(Value::Null), "null is sent, not absent");
+        let s = shape("{}").unwrap();
+        assert_eq!((s.name, s.expires_at), (None, None));
+        // The first unknown field in alphabetical order, whatever the values.
+        for (body, field) in [
+            (r#"{"name": 5, "owner": "y"}"#, "owner"),
+            (r#"{"zz": 1, "b": 2, "name": "x"}"#, "b"),
+            (r#"{"expires_at": "x"}"#, "expires_at"),
+            (r#"{"a`, expected `b": 1}"#, "a`, expected `b"),
+            (r#"{"Name": "x"}"#, "Name"),
+        ] {
+            match shape(body) {
+                Err(ApiError::UnknownField(f)) => assert_eq!(f, field, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let long = format!(r#"{{"{}": 1}}"#, "é".repeat(150));
+        match shape(&long) {
+            Err(ApiError::UnknownField(f)) => assert_eq!(f, "é".repeat(100)),
+            other => panic!("{other:?}"),
+        }
+        // The body checks come first.
+        assert!(matches!(shape("[]"), Err(ApiError::NotAnObject)));
+        assert!(matches!(
+            body::<Shape>(&request(&[], "")),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+        let empty: Shape = optional_body(&request(&[], "")).unwrap();
+        assert_eq!((empty.name, empty.expires_at), (None, None));
+        assert!(matches!(
+            optional_body::<Shape>(&request(&[], "{}")),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+    }
+
+    #[test]
+    fn a_struct_with_one_field_names_the_unknown_one_too() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct One {
+            #[serde(default, deserialize_with = "present")]
+            #[allow(dead_code)]
+            only: Option<Value>,
+        }
+        let r = request(&[("content-type", "application/json")], r#"{"x": 1}"#);
+        assert!(matches!(body::<One>(&r), Err(ApiError::UnknownField(f)) if f == "x"));
     }
 }
