@@ -15,11 +15,8 @@ use std::time::Duration;
 use apikeys::dynamo::{ClientSettings, DynamoStore};
 use apikeys::testing::{dynamodb_local_endpoint, fresh_dynamo_store};
 use apikeys::{GetKey, LookupKey};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use fake_http::{Answer, FakeHttp, Seen};
+use http_body_util::Full;
 use keys_api::testing::*;
 use serde_json::Value;
 
@@ -42,10 +39,14 @@ enum Fault {
 
 struct Proxy {
     url: String,
-    /// What to do with the next transactions, in order; then pass them on.
-    faults: Mutex<VecDeque<Fault>>,
+    state: Arc<ProxyState>,
     /// How many faults the scenario has.
     planned: usize,
+}
+
+struct ProxyState {
+    /// What to do with the next transactions, in order; then pass them on.
+    faults: Mutex<VecDeque<Fault>>,
     /// Transactions forwarded to DynamoDB Local.
     forwarded: AtomicUsize,
 }
@@ -53,46 +54,37 @@ struct Proxy {
 impl Proxy {
     /// Starts a proxy to DynamoDB Local that applies `faults` to the next
     /// `TransactWriteItems` requests, one each, and passes everything else.
-    async fn start(faults: &[Fault]) -> Arc<Proxy> {
+    async fn start(faults: &[Fault]) -> Proxy {
         let upstream = dynamodb_local_endpoint()
             .trim_start_matches("http://")
             .to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = Arc::new(Proxy {
-            url: format!("http://{}", listener.local_addr().unwrap()),
+        let state = Arc::new(ProxyState {
             faults: Mutex::new(faults.iter().copied().collect()),
-            planned: faults.len(),
             forwarded: AtomicUsize::new(0),
         });
-        let shared = proxy.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (proxy, upstream) = (shared.clone(), upstream.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<Incoming>| {
-                        let (proxy, upstream) = (proxy.clone(), upstream.clone());
-                        async move { proxy.forward(&upstream, req).await }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        proxy
+        let shared = state.clone();
+        let server = FakeHttp::start(move |req| {
+            let (state, upstream) = (shared.clone(), upstream.clone());
+            async move { state.forward(&upstream, req).await }
+        })
+        .await;
+        Proxy {
+            url: server.url,
+            state,
+            planned: faults.len(),
+        }
     }
 
-    async fn forward(
-        &self,
-        upstream: &str,
-        req: hyper::Request<Incoming>,
-    ) -> Result<hyper::Response<Full<Bytes>>, String> {
-        let (parts, body) = req.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let transaction = parts
-            .headers
-            .get("x-amz-target")
-            .is_some_and(|t| t.as_bytes().ends_with(b".TransactWriteItems"));
+    fn faults_left(&self) -> bool {
+        !self.state.faults.lock().unwrap().is_empty()
+    }
+}
+
+impl ProxyState {
+    async fn forward(&self, upstream: &str, req: Seen) -> Answer {
+        let transaction = req
+            .header("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
         let fault = if transaction {
             self.faults.lock().unwrap().pop_front()
         } else {
@@ -100,25 +92,30 @@ impl Proxy {
         };
         if let Some(Fault::Mismatch) = fault {
             let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException","message":"The request uses the same client token as a previous, but non-identical request."}"#;
-            return hyper::Response::builder()
-                .status(400)
+            return Answer::status(400)
                 .header("content-type", "application/x-amz-json-1.0")
-                .body(Full::new(Bytes::from_static(body.as_bytes())))
-                .map_err(|e| e.to_string());
+                .body(body);
         }
         if let Some(Fault::InProgress) = fault {
             let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionInProgressException","message":"Transaction is ongoing for the idempotency token"}"#;
-            return hyper::Response::builder()
-                .status(400)
+            return Answer::status(400)
                 .header("content-type", "application/x-amz-json-1.0")
-                .body(Full::new(Bytes::from_static(body.as_bytes())))
-                .map_err(|e| e.to_string());
+                .body(body);
         }
-        let resp = local_stack::testing::send(
-            upstream,
-            hyper::Request::from_parts(parts, Full::new(body)),
-        )
-        .await?;
+        let mut forwarded = hyper::Request::builder()
+            .method(req.method.as_str())
+            .uri(req.target.as_str());
+        for (name, value) in &req.headers {
+            forwarded = forwarded.header(name, value);
+        }
+        let resp = match forwarded.body(Full::new(req.body.clone())) {
+            Ok(r) => local_stack::testing::send(upstream, r).await,
+            Err(e) => Err(e.to_string()),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return Answer::status(502).body(e),
+        };
         if transaction {
             self.forwarded.fetch_add(1, Ordering::SeqCst);
         }
@@ -127,24 +124,26 @@ impl Proxy {
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             _ => {}
         }
-        let (parts, body) = resp.into_parts();
-        Ok(hyper::Response::from_parts(parts, Full::new(body)))
+        let mut answer = Answer::status(resp.status().as_u16());
+        for (name, value) in resp.headers() {
+            answer = answer.header(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+        }
+        answer.body(resp.into_body())
     }
+}
 
+impl Proxy {
     /// Every planned fault happened, and the one committed transaction was
     /// sent to DynamoDB once more (to be answered as already done).
     fn assert_scenario_ran(&self, faults: &[Fault]) {
-        assert!(
-            self.faults.lock().unwrap().is_empty(),
-            "every fault was applied"
-        );
+        assert!(!self.faults_left(), "every fault was applied");
         let forwarded_faults = faults
             .iter()
             .filter(|f| !matches!(f, Fault::InProgress | Fault::Mismatch))
             .count();
         assert_eq!(self.planned, faults.len());
         assert_eq!(
-            self.forwarded.load(Ordering::SeqCst),
+            self.state.forwarded.load(Ordering::SeqCst),
             forwarded_faults + 1,
             "the committed transaction, then the same one sent again"
         );
@@ -157,7 +156,7 @@ const ATTEMPT: Duration = Duration::from_millis(1000);
 
 /// A table of its own on DynamoDB Local, reached directly (for seeding and
 /// inspection) and through a fault proxy (for the operation under test).
-async fn stores(faults: &[Fault]) -> (DynamoStore, DynamoStore, Arc<Proxy>) {
+async fn stores(faults: &[Fault]) -> (DynamoStore, DynamoStore, Proxy) {
     let direct = fresh_dynamo_store("faults").await;
     let proxy = Proxy::start(faults).await;
     // Two attempts per send, as in production: an in-progress answer to the
@@ -356,10 +355,7 @@ async fn a_resend_refused_as_a_mismatch_after_a_commit_is_recognised_as_done() {
             roll_key::handle(&faulty, &config(), request(&ev)).await
         };
         assert!(resp.status().is_success(), "{op}: {}", json_body(&resp));
-        assert!(
-            proxy.faults.lock().unwrap().is_empty(),
-            "{op}: both faults applied"
-        );
+        assert!(!proxy.faults_left(), "{op}: both faults applied");
         let stored = direct.get(&record.account_id, &record.id).await.unwrap();
         assert_eq!(stored.version, 2, "{op}: applied exactly once");
         assert_eq!(resp.headers()["etag"], "\"2\"", "{op}");

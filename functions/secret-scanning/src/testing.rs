@@ -2,16 +2,13 @@
 //! and a fake GitHub key server on loopback that serves their public keys
 //! and counts its fetches.
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http_body_util::Full;
-use hyper::body::Bytes;
+use fake_http::{Answer, FakeHttp};
 use serde_json::json;
 
 use crate::keys::P256_SPKI_HEADER;
@@ -66,9 +63,8 @@ impl Signer {
 /// A fake `https://api.github.com/meta/public_keys/secret_scanning`.
 pub struct KeyServer {
     pub url: String,
+    server: FakeHttp,
     document: Arc<Mutex<String>>,
-    fetches: Arc<AtomicUsize>,
-    not_modified: Arc<AtomicUsize>,
 }
 
 /// The document's entity tag, as GitHub sends one.
@@ -90,63 +86,23 @@ fn document(signers: &[&Signer]) -> String {
 impl KeyServer {
     /// Serves the public keys of `signers` (the first is current).
     pub async fn start(signers: &[&Signer]) -> KeyServer {
-        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-            Ok(l) => l,
-            Err(e) => panic!("cannot bind a loopback port: {e}"),
-        };
-        let url = match listener.local_addr() {
-            Ok(a) => format!("http://{a}/meta/public_keys/secret_scanning"),
-            Err(e) => panic!("no local address: {e}"),
-        };
-        let doc = Arc::new(Mutex::new(document(signers)));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let not_modified = Arc::new(AtomicUsize::new(0));
-        let (served, counted, unchanged) = (doc.clone(), fetches.clone(), not_modified.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (served, counted, unchanged) =
-                    (served.clone(), counted.clone(), unchanged.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let body = served.lock().map(|d| d.clone()).unwrap_or_default();
-                        let tag = etag(&body);
-                        let matched = req
-                            .headers()
-                            .get("if-none-match")
-                            .is_some_and(|v| v.as_bytes() == tag.as_bytes());
-                        if matched {
-                            unchanged.fetch_add(1, Ordering::SeqCst);
-                        }
-                        async move {
-                            let mut resp = if matched {
-                                let mut r = hyper::Response::new(Full::new(Bytes::new()));
-                                *r.status_mut() = hyper::StatusCode::NOT_MODIFIED;
-                                r
-                            } else {
-                                hyper::Response::new(Full::new(Bytes::from(body)))
-                            };
-                            resp.headers_mut().insert(
-                                "content-type",
-                                hyper::header::HeaderValue::from_static("application/json"),
-                            );
-                            if let Ok(v) = hyper::header::HeaderValue::from_str(&tag) {
-                                resp.headers_mut().insert("etag", v);
-                            }
-                            Ok::<_, Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let document = Arc::new(Mutex::new(document(signers)));
+        let served = document.clone();
+        let server = FakeHttp::start(move |req| {
+            let body = served.lock().map(|d| d.clone()).unwrap_or_default();
+            let tag = etag(&body);
+            let answer = if req.header("if-none-match") == Some(tag.as_str()) {
+                Answer::status(304).header("content-type", "application/json")
+            } else {
+                Answer::json(200, body)
+            };
+            async move { answer.header("etag", tag) }
+        })
+        .await;
         KeyServer {
-            url,
-            document: doc,
-            fetches,
-            not_modified,
+            url: format!("{}/meta/public_keys/secret_scanning", server.url),
+            server,
+            document,
         }
     }
 
@@ -159,11 +115,15 @@ impl KeyServer {
 
     /// How many times the keys were fetched (304s included).
     pub fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
+        self.server.count()
     }
 
     /// How many fetches were answered 304 Not Modified.
     pub fn not_modified(&self) -> usize {
-        self.not_modified.load(Ordering::SeqCst)
+        self.server
+            .statuses()
+            .iter()
+            .filter(|s| **s == Some(304))
+            .count()
     }
 }

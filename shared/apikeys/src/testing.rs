@@ -85,18 +85,22 @@ pub async fn store_that_never_answers() -> DynamoStore {
 /// A fake DynamoDB endpoint on loopback (see [`scripted_endpoint`]).
 pub struct Scripted {
     pub url: String,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    server: fake_http::FakeHttp,
 }
 
 impl Scripted {
     /// How many requests it answered.
     pub fn count(&self) -> usize {
-        self.bodies().len()
+        self.server.count()
     }
 
     /// The JSON body of every request, in order.
     pub fn bodies(&self) -> Vec<serde_json::Value> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.server
+            .seen()
+            .iter()
+            .map(|req| serde_json::from_slice(&req.body).unwrap_or_default())
+            .collect()
     }
 }
 
@@ -106,51 +110,27 @@ impl Scripted {
 /// transactions one at a time, so it never reports a transaction conflict,
 /// nor throttles).
 pub async fn scripted_endpoint(script: Vec<(u16, String)>) -> Scripted {
-    use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncWriteExt, BufReader};
-
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("cannot bind a loopback port: {e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => panic!("no local address: {e}"),
-    };
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let recorded = requests.clone();
-    let script = Arc::new(script);
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let (recorded, script) = (recorded.clone(), script.clone());
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(socket);
-                while let Some((_, body)) = read_request(&mut reader).await {
-                    let n = {
-                        let Ok(mut r) = recorded.lock() else { return };
-                        r.push(serde_json::from_slice(&body).unwrap_or_default());
-                        r.len() - 1
-                    };
-                    let Some((status, reply)) = script.get(n).or(script.last()) else {
-                        return;
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{reply}",
-                        reply.len()
-                    );
-                    if reader
-                        .get_mut()
-                        .write_all(response.as_bytes())
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (script, next) = (Arc::new(script), Arc::new(AtomicUsize::new(0)));
+    let server = fake_http::FakeHttp::start(move |_| {
+        let n = next.fetch_add(1, Ordering::SeqCst);
+        let (status, reply) = script
+            .get(n)
+            .or(script.last())
+            .cloned()
+            .unwrap_or((500, String::new()));
+        async move {
+            fake_http::Answer::status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(reply)
         }
-    });
-    Scripted { url, requests }
+    })
+    .await;
+    Scripted {
+        url: server.url.clone(),
+        server,
+    }
 }
 
 /// A DynamoDB error body with `__type` `code`, as DynamoDB sends it (status 400).
@@ -170,39 +150,6 @@ pub async fn store_on(endpoint: &str) -> DynamoStore {
             .await,
         "keys",
     )
-}
-
-/// Reads one HTTP/1.1 request from `reader`: the request line and the body
-/// (by `Content-Length`). `None` at the end of the connection. For the tests'
-/// small fake servers.
-pub async fn read_request<R>(reader: &mut R) -> Option<(String, Vec<u8>)>
-where
-    R: tokio::io::AsyncBufRead + Unpin,
-{
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).await.ok()? == 0 {
-        return None;
-    }
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).await.ok()?;
-    Some((request_line.trim_end().to_owned(), body))
 }
 
 /// Every item of the store's table (one Scan: tests' tables are small).

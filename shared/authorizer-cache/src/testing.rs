@@ -3,17 +3,10 @@
 //! with a scripted failure status for the first N requests, and records
 //! every request, so tests drive [`CacheFlush`] through the real SDK.
 
-use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use fake_http::{Answer, FakeHttp};
 
 use crate::CacheFlush;
 
@@ -29,10 +22,9 @@ pub struct Seen {
 }
 
 #[derive(Default)]
-struct State {
-    seen: Mutex<Vec<Seen>>,
-    failures_left: AtomicU32,
-    failure_status: AtomicU32,
+struct Failures {
+    left: AtomicU32,
+    status: AtomicU32,
 }
 
 /// The fake's address and what it saw. Dropping it leaves the server
@@ -40,7 +32,8 @@ struct State {
 #[derive(Clone)]
 pub struct FakeApiGateway {
     pub url: String,
-    state: Arc<State>,
+    server: FakeHttp,
+    failures: Arc<Failures>,
 }
 
 impl FakeApiGateway {
@@ -51,32 +44,21 @@ impl FakeApiGateway {
 
     /// A fake that answers `status` to the first `failures` requests, then 202.
     pub async fn failing(failures: u32, status: u16) -> FakeApiGateway {
-        let listener = match TcpListener::bind("127.0.0.1:0").await {
-            Ok(l) => l,
-            Err(e) => panic!("cannot bind the fake API Gateway: {e}"),
-        };
-        let url = match listener.local_addr() {
-            Ok(a) => format!("http://{a}"),
-            Err(e) => panic!("no local address: {e}"),
-        };
-        let state = Arc::new(State {
-            seen: Mutex::default(),
-            failures_left: AtomicU32::new(failures),
-            failure_status: AtomicU32::new(u32::from(status)),
+        let failures = Arc::new(Failures {
+            left: AtomicU32::new(failures),
+            status: AtomicU32::new(u32::from(status)),
         });
-        let served = state.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(state.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        FakeApiGateway { url, state }
+        let scripted = failures.clone();
+        let server = FakeHttp::start(move |req| {
+            let status = answer_status(&scripted, req.method == "DELETE" && is_flush(req.path()));
+            async move { answer(status) }
+        })
+        .await;
+        FakeApiGateway {
+            url: server.url.clone(),
+            server,
+            failures,
+        }
     }
 
     /// A [`CacheFlush`] of `rest_api_id`'s `stage` through this fake.
@@ -84,13 +66,21 @@ impl FakeApiGateway {
         CacheFlush::for_endpoint(&self.url, rest_api_id, stage).await
     }
 
-    /// Every request so far.
+    /// Every request so far, with the status it got.
     pub fn seen(&self) -> Vec<Seen> {
-        self.state
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.server
+            .seen()
+            .iter()
+            .zip(self.server.statuses())
+            .map(|(req, status)| Seen {
+                method: req.method.clone(),
+                path: req.path().to_owned(),
+                signed: req
+                    .header("authorization")
+                    .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256")),
+                status: status.unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// The flushes the fake accepted (202).
@@ -100,73 +90,47 @@ impl FakeApiGateway {
 
     /// Makes the next `n` requests fail with `status`.
     pub fn fail_next(&self, n: u32, status: u16) {
-        self.state
-            .failure_status
+        self.failures
+            .status
             .store(u32::from(status), Ordering::SeqCst);
-        self.state.failures_left.store(n, Ordering::SeqCst);
+        self.failures.left.store(n, Ordering::SeqCst);
     }
 }
 
-async fn answer(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_owned();
-    let is_flush = req.method() == hyper::Method::DELETE
-        && path.starts_with("/restapis/")
+/// `DELETE /restapis/{id}/stages/{stage}/cache/authorizers`.
+fn is_flush(path: &str) -> bool {
+    path.starts_with("/restapis/")
         && path.ends_with("/cache/authorizers")
-        && path.split('/').count() == 7;
-    let failing = state
-        .failures_left
+        && path.split('/').count() == 7
+}
+
+fn answer_status(failures: &Failures, is_flush: bool) -> u16 {
+    let failing = failures
+        .left
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
-    let status = if !is_flush {
+    if !is_flush {
         404
     } else if failing {
-        u16::try_from(state.failure_status.load(Ordering::SeqCst)).unwrap_or(500)
+        u16::try_from(failures.status.load(Ordering::SeqCst)).unwrap_or(500)
     } else {
         202
-    };
-    state
-        .seen
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Seen {
-            method: req.method().to_string(),
-            path,
-            signed: req
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256")),
-            status,
-        });
-    let body = if status == 202 {
-        Bytes::new()
-    } else {
-        Bytes::from_static(br#"{"message":"scripted failure"}"#)
-    };
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
-    resp.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    // The error type API Gateway names in its answers.
-    let error_type = match status {
-        429 => Some("TooManyRequestsException"),
-        403 => Some("AccessDeniedException"),
-        404 => Some("NotFoundException"),
-        503 => Some("ServiceUnavailableException"),
-        _ => None,
-    };
-    if let Some(t) = error_type {
-        resp.headers_mut().insert(
-            "x-amzn-errortype",
-            hyper::header::HeaderValue::from_static(t),
-        );
     }
-    Ok(resp)
+}
+
+fn answer(status: u16) -> Answer {
+    if status == 202 {
+        return Answer::status(202).header("content-type", "application/json");
+    }
+    let answer = Answer::json(status, r#"{"message":"scripted failure"}"#);
+    // The error type API Gateway names in its answers.
+    match status {
+        429 => answer.header("x-amzn-errortype", "TooManyRequestsException"),
+        403 => answer.header("x-amzn-errortype", "AccessDeniedException"),
+        404 => answer.header("x-amzn-errortype", "NotFoundException"),
+        503 => answer.header("x-amzn-errortype", "ServiceUnavailableException"),
+        _ => answer,
+    }
 }
 
 #[cfg(test)]

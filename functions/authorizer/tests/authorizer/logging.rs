@@ -5,77 +5,48 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use apikeys::testing::{fresh_dynamo_store, read_request};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use apikeys::testing::fresh_dynamo_store;
+use fake_http::{Answer, FakeHttp};
 use scopes::{Scope, ScopeSet};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::*;
 
 const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
 
-/// Serves one invocation of `event`, then reports what the function posted back.
+/// Serves one invocation of `event`, then reports what the function posted
+/// back; later polls for the next invocation wait for ever.
 async fn fake_runtime_api(event: String) -> (String, mpsc::Receiver<(String, String)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(serve_connection(
-                socket,
-                event.clone(),
-                tx.clone(),
-                served.clone(),
-            ));
-        }
-    });
-    (addr, rx)
-}
-
-async fn serve_connection(
-    socket: TcpStream,
-    event: String,
-    tx: mpsc::Sender<(String, String)>,
-    served: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    let mut reader = BufReader::new(socket);
-    while let Some((request_line, body)) = read_request(&mut reader).await {
-        let mut parts = request_line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or("").to_owned(),
-        );
-        let response = if method == "GET" && path.ends_with("/invocation/next") {
-            if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                // One invocation only: later polls wait forever.
-                std::future::pending::<()>().await;
+    let served = Arc::new(AtomicBool::new(false));
+    let server = FakeHttp::start(move |req| {
+        let (event, tx, served) = (event.clone(), tx.clone(), served.clone());
+        async move {
+            if req.method == "GET" && req.path().ends_with("/invocation/next") {
+                if served.swap(true, Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+                Answer::json(200, event)
+                    .header("lambda-runtime-aws-request-id", REQUEST_ID)
+                    .header("lambda-runtime-deadline-ms", deadline.to_string())
+                    .header(
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:authorizer",
+                    )
+            } else {
+                let _ = tx.send((req.path().to_owned(), req.text())).await;
+                Answer::json(202, "{\"status\":\"OK\"}\n")
             }
-            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-            format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                 Lambda-Runtime-Aws-Request-Id: {REQUEST_ID}\r\n\
-                 Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
-                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:authorizer\r\n\
-                 Content-Length: {}\r\n\r\n{event}",
-                event.len()
-            )
-        } else {
-            let _ = tx
-                .send((path, String::from_utf8_lossy(&body).into_owned()))
-                .await;
-            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n".to_owned()
-        };
-        if reader
-            .get_mut()
-            .write_all(response.as_bytes())
-            .await
-            .is_err()
-        {
-            return;
         }
-    }
+    })
+    .await;
+    // The runtime API's address is host:port.
+    (server.url.trim_start_matches("http://").to_owned(), rx)
 }
 
 /// Runs the real binary on one event with these environment variables;
