@@ -61,6 +61,7 @@ invoke delete DeleteKeyFunction events/delete-key.json
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT make -s create-table ARGS="prolinksqr-keys --sample-key" >/dev/null
 invoke roll RollKeyFunction events/roll-key.json
 invoke events ListKeyEventsFunction events/list-key-events.json
+invoke scopes ListScopesFunction events/list-scopes.json
 t1=$(date +%s)
 .venv/bin/python - "$out" <<"PY"
 import json, sys
@@ -108,9 +109,11 @@ r = load("roll")
 check("roll", bool(r and r["statusCode"] == 201 and body(r)["id"] == SAMPLE_ID and body(r)["key"].startswith("key-")), r)
 r = load("events")
 check("events", bool(r and r["statusCode"] == 200 and [e["action"] for e in body(r)["items"]][:2] == ["rolled", "created"]), r)
+r = load("scopes")
+check("scopes", bool(r and r["statusCode"] == 200 and body(r)["all"]["scope"] == "all" and len(body(r)["groups"]) == 5), r)
 sys.exit(1 if failures else 0)
 PY
-echo "check-sam-local: 10 invokes in $(( t1 - t0 )) s"
+echo "check-sam-local: 11 invokes in $(( t1 - t0 )) s"
 
 # -------------------------------------------------------------- start-api
 t0=$(date +%s)

@@ -340,8 +340,8 @@ def the_protected_stage_is_throttled():
 def every_function_logs_to_a_group_with_retention_at_the_chosen_level():
     cfn = translate()  # every function, CacheFlushFunction's condition unresolved
     functions = of_type(cfn, "AWS::Lambda::Function")
-    assert len(functions) == 10, sorted(functions)
-    assert len(of_type(deployed(), "AWS::Lambda::Function")) == 9, "no flush function with caching off"
+    assert len(functions) == 11, sorted(functions)
+    assert len(of_type(deployed(), "AWS::Lambda::Function")) == 10, "no flush function with caching off"
     groups = set()
     for name, fn in functions.items():
         lc = fn["Properties"]["LoggingConfig"]
@@ -350,7 +350,7 @@ def every_function_logs_to_a_group_with_retention_at_the_chosen_level():
         group = ref(lc["LogGroup"])
         assert cfn["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
         groups.add(group)
-    assert len(groups) == 10, "a log group per function"
+    assert len(groups) == 11, "a log group per function"
     reserved = functions["AuthorizerFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": "AuthorizerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
 
@@ -400,6 +400,7 @@ def functions_have_least_privilege_on_the_table():
         "DeleteKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
         "RollKeyFunctionRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "ListKeyEventsFunctionRole": {"dynamodb:GetItem", "dynamodb:Query"},
+        "ListScopesFunctionRole": set(),
         "SecretScanningFunctionRole": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
         "CacheFlushFunctionRole": {"dynamodb:Query"},
     }

@@ -8,7 +8,7 @@ use apikeys::testing::{dynamodb_error, scripted_endpoint, silent_endpoint, store
 use keys_api::testing::*;
 use serde_json::{Value, json};
 
-use crate::dashboard::{operations, sample};
+use crate::dashboard::{sample, store_operations};
 
 /// The function timeout the request's Lambda context gives in these tests.
 const TIMEOUT: Duration = Duration::from_millis(2500);
@@ -58,7 +58,7 @@ fn assert_503_in_time(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_answers_is_a_503_before_the_deadline() {
     let store = store_on(&silent_endpoint().await).await;
-    for op in operations() {
+    for op in store_operations() {
         let (resp, elapsed) = call_by(&store, op).await;
         assert_503_in_time(&resp, elapsed, op, "service_unavailable");
     }
@@ -107,7 +107,7 @@ async fn throttling_is_a_503_with_retry_after() {
     ] {
         let endpoint = scripted_endpoint(vec![dynamodb_error(code)]).await;
         let store = store_on(&endpoint.url).await;
-        for op in operations() {
+        for op in store_operations() {
             let (resp, elapsed) = call_by(&store, op).await;
             assert_503_in_time(&resp, elapsed, op, "throttled");
         }

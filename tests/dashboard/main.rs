@@ -36,6 +36,17 @@ pub fn operations() -> Vec<&'static str> {
         .collect()
 }
 
+/// The one operation that reads no store: the scope catalogue.
+pub const CATALOGUE: &str = "listScopes";
+
+/// The operations that read or write the store.
+pub fn store_operations() -> Vec<&'static str> {
+    operations()
+        .into_iter()
+        .filter(|op| *op != CATALOGUE)
+        .collect()
+}
+
 /// The sample event of an operation.
 pub fn sample(op: &str) -> Value {
     let f = function_table::by_operation(op).unwrap_or_else(|| panic!("no operation {op}"));
@@ -137,7 +148,13 @@ impl RollKey for Failing {
     }
 }
 impl DeleteKey for Failing {
-    async fn delete(&self, _: &AccountId, _: &KeyId, _: &Audit) -> Result<(), StoreError> {
+    async fn delete_at(
+        &self,
+        _: &AccountId,
+        _: &KeyId,
+        _: Option<u64>,
+        _: &Audit,
+    ) -> Result<(), StoreError> {
         Err(self.0())
     }
 }

@@ -281,9 +281,23 @@ async fn scenarios() -> Vec<(&'static str, Response<Body>)> {
         push("createKey", resp);
     }
 
-    // delete
+    // the scope catalogue
+    push(
+        "listScopes",
+        call(&store, "listScopes", &sample("listScopes")).await,
+    );
+    let mut anon = sample("listScopes");
+    remove_claims(&mut anon);
+    push("listScopes", call(&store, "listScopes", &anon).await);
+
+    // delete: at a stale version, with a weak If-Match, then for real
     let mut ev = sample("deleteKey");
     set_id(&mut ev, &id);
+    let mut stale = ev.clone();
+    set_header(&mut stale, "If-Match", Some("\"999\""));
+    push("deleteKey", call(&store, "deleteKey", &stale).await);
+    set_header(&mut stale, "If-Match", Some("W/\"1\""));
+    push("deleteKey", call(&store, "deleteKey", &stale).await);
     push("deleteKey", call(&store, "deleteKey", &ev).await);
     push("deleteKey", call(&store, "deleteKey", &ev).await);
     let mut anon = ev.clone();

@@ -676,6 +676,26 @@ pub async fn a_roll_at_a_stale_version_changes_nothing<S: KeyStore>(store: &S) {
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
 }
 
+pub async fn a_delete_at_a_stale_version_changes_nothing<S: KeyStore>(store: &S) {
+    let (key, record) = created(store, "acct-a").await;
+    let (acct, id) = (&record.account_id, &record.id);
+    let r = store
+        .delete_at(acct, id, Some(record.version + 1), &audit("u", now()))
+        .await;
+    assert!(matches!(r, Err(StoreError::VersionConflict)), "{r:?}");
+    assert!(store.lookup(&key.hash()).await.unwrap().is_some());
+    assert_eq!(store.get(acct, id).await.unwrap().version, record.version);
+    store
+        .delete_at(acct, id, Some(record.version), &audit("u", now()))
+        .await
+        .unwrap();
+    assert_eq!(store.lookup(&key.hash()).await.unwrap(), None);
+    let again = store
+        .delete_at(acct, id, Some(record.version), &audit("u", now()))
+        .await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
 pub async fn every_change_is_an_event_newest_first_and_outlives_the_key<S: KeyStore>(store: &S) {
     let (key, record) = new_record("acct-a");
     let (acct, id) = (&record.account_id, &record.id);

@@ -51,6 +51,7 @@ conformance_tests!(
     a_grace_period_ends_and_a_second_roll_ends_the_first_grace,
     deactivating_or_deleting_stops_every_live_secret,
     a_roll_at_a_stale_version_changes_nothing,
+    a_delete_at_a_stale_version_changes_nothing,
     every_change_is_an_event_newest_first_and_outlives_the_key,
     the_key_limit_holds_and_a_delete_frees_a_place,
     a_use_is_recorded_at_most_once_per_interval,

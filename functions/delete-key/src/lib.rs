@@ -1,9 +1,10 @@
 //! `DELETE /apikeys/{id}` → 204. Both stored items go in one transaction, so
 //! the key stops authenticating with the very next call (with caching on,
-//! once the authorizer cache is flushed, before the answer).
+//! once the authorizer cache is flushed, before the answer). With `If-Match`,
+//! only the version the caller saw is deleted (else 409 `version_conflict`).
 
 use apikeys::DeleteKey;
-use keys_api::{ApiConfig, ApiError, Reply, caller, key_id};
+use keys_api::{ApiConfig, ApiError, Reply, caller, input, key_id};
 use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler: the work below, bounded by the invocation's deadline.
@@ -20,8 +21,11 @@ pub async fn delete<S: DeleteKey>(
 ) -> Result<Reply, ApiError> {
     let caller = caller(req, config)?;
     let id = key_id(req)?;
+    let expected = input::expected_version(req)?;
     let audit = keys_api::audit(&caller, req, now);
-    store.delete(&caller.account, &id, &audit).await?;
+    store
+        .delete_at(&caller.account, &id, expected, &audit)
+        .await?;
     Ok(Reply::no_content().flushing_cache(true))
 }
 
@@ -64,6 +68,29 @@ mod tests {
         assert_eq!(handle(&store, &config(), request(&ev)).await.status(), 404);
         assert!(store.get(&r.account_id, &r.id).await.is_ok());
         assert!(store.lookup(&key.hash()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn if_match_deletes_only_the_version_shown() {
+        let store = MemoryStore::new();
+        let (key, r) = seed_key(&store, SAMPLE_SUB).await;
+        let mut ev = event(DELETE_KEY);
+        set_id(&mut ev, r.id.as_str());
+        set_header(&mut ev, "If-Match", Some("\"2\""));
+        let stale = handle(&store, &config(), request(&ev)).await;
+        assert_eq!(
+            (stale.status().as_u16(), error_code(&stale)),
+            (409, "version_conflict".into())
+        );
+        assert!(
+            store.lookup(&key.hash()).await.unwrap().is_some(),
+            "it still works"
+        );
+        set_header(&mut ev, "If-Match", Some("W/\"1\""));
+        assert_eq!(handle(&store, &config(), request(&ev)).await.status(), 400);
+        set_header(&mut ev, "If-Match", Some(&format!("\"{}\"", r.version)));
+        assert_eq!(handle(&store, &config(), request(&ev)).await.status(), 204);
+        assert!(store.lookup(&key.hash()).await.unwrap().is_none());
     }
 
     #[tokio::test]

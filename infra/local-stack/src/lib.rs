@@ -651,6 +651,7 @@ pub async fn dashboard_handler<S: KeyStore>(
         "deleteKey" => delete_key::handle(store, config, request).await,
         "rollKey" => roll_key::handle(store, config, request).await,
         "listKeyEvents" => list_key_events::handle(store, config, request).await,
+        "listScopes" => list_scopes::handle(config, request).await,
         _ => return None,
     })
 }

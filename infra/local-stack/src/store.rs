@@ -146,13 +146,15 @@ impl RollKey for RecreatingStore {
 }
 
 impl DeleteKey for RecreatingStore {
-    async fn delete(
+    async fn delete_at(
         &self,
         account: &AccountId,
         id: &KeyId,
+        expected: Option<u64>,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.again(|| self.0.delete(account, id, audit)).await
+        self.again(|| self.0.delete_at(account, id, expected, audit))
+            .await
     }
 }
 

@@ -1764,13 +1764,14 @@ impl DynamoStore {
 }
 
 impl DeleteKey for DynamoStore {
-    async fn delete(
+    async fn delete_at(
         &self,
         account: &AccountId,
         id: &KeyId,
+        expected: Option<u64>,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.mutate(account, id, &Change::Delete, None, audit, None)
+        self.mutate(account, id, &Change::Delete, expected, audit, None)
             .await?;
         // After the commit, detached: marking the events for expiry is
         // best effort and must never delay or fail the answer (the

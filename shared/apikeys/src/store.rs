@@ -237,12 +237,25 @@ pub trait RollKey: Send + Sync {
 /// `deleted` event; its events stay readable for
 /// [`DELETED_EVENTS_KEPT`].
 pub trait DeleteKey: Send + Sync {
+    /// Deletes the key if it is still at version `expected` (when given;
+    /// else [`StoreError::VersionConflict`], and nothing changes).
+    fn delete_at(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        expected: Option<u64>,
+        audit: &Audit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the key, whatever its version.
     fn delete(
         &self,
         account: &AccountId,
         id: &KeyId,
         audit: &Audit,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.delete_at(account, id, None, audit)
+    }
 }
 
 /// Pages through a key's events, newest first: a key of the caller's
@@ -789,13 +802,14 @@ impl RollKey for MemoryStore {
 }
 
 impl DeleteKey for MemoryStore {
-    async fn delete(
+    async fn delete_at(
         &self,
         account: &AccountId,
         id: &KeyId,
+        expected: Option<u64>,
         audit: &Audit,
     ) -> Result<(), StoreError> {
-        self.mutate(account, id, &Change::Delete, None, audit, None)
+        self.mutate(account, id, &Change::Delete, expected, audit, None)
             .map(|_| ())
     }
 }

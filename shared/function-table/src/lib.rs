@@ -130,6 +130,14 @@ pub const FUNCTIONS: &[Function] = &[
         "listKeyEvents",
         "Events",
     ),
+    dashboard(
+        "list-scopes",
+        "ListScopesFunction",
+        "GET",
+        "/scopes",
+        "listScopes",
+        "Scopes",
+    ),
     Function {
         package: "secret-scanning",
         logical_id: "SecretScanningFunction",

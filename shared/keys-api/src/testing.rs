@@ -13,6 +13,7 @@ pub const UPDATE_KEY: &str = include_str!("../../../events/update-key.json");
 pub const DELETE_KEY: &str = include_str!("../../../events/delete-key.json");
 pub const ROLL_KEY: &str = include_str!("../../../events/roll-key.json");
 pub const LIST_KEY_EVENTS: &str = include_str!("../../../events/list-key-events.json");
+pub const LIST_SCOPES: &str = include_str!("../../../events/list-scopes.json");
 
 /// The dashboard origin the tests configure.
 pub const ORIGIN: &str = "https://dashboard.prolinksqr.com";

@@ -1,10 +1,12 @@
 //! Records as the dashboard API returns them: id, name, prefix, masked,
-//! scopes, active, createdAt, updatedAt, expiresAt, lastUsedAt. Never the
-//! hash, the account or the creator; the key itself only in [`created`].
-//! And a key's audit events.
+//! scopes, active, createdAt, updatedAt, expiresAt, lastUsedAt, version (the
+//! `ETag`'s, for `If-Match`). Never the hash, the account or the creator; the
+//! key itself only in [`created`]. And a key's audit events, and the scope
+//! catalogue.
 
 use apikeys::model::format_timestamp;
 use apikeys::{ApiKey, FieldValue, KeyEvent, KeyRecord};
+use scopes::Scope;
 use serde_json::{Value, json};
 
 /// The public form of a record.
@@ -21,7 +23,26 @@ pub fn record(r: &KeyRecord) -> Value {
         "expiresAt": r.expires_at.as_ref().map(format_timestamp),
         "lastUsedAt": r.last_used_at.as_ref().map(format_timestamp),
         "deactivatedReason": r.deactivated_reason.map(|d| d.as_str()),
+        "version": r.version,
     })
+}
+
+/// The scope catalogue as the dashboard shows it: `all`, then the groups
+/// (resource, heading) with their scopes, each with what it grants.
+pub fn catalogue() -> Value {
+    let entry = |s: Scope| json!({"scope": s.as_str(), "label": s.label()});
+    let groups: Vec<Value> = scopes::GROUPS
+        .iter()
+        .map(|g| {
+            let members: Vec<Value> = Scope::EVERY
+                .iter()
+                .filter(|s| s.group() == Some(g))
+                .map(|s| entry(*s))
+                .collect();
+            json!({"name": g.name, "label": g.label, "scopes": members})
+        })
+        .collect();
+    json!({"all": entry(Scope::All), "groups": groups})
 }
 
 /// The public form of an audit event.

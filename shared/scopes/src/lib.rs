@@ -13,4 +13,4 @@ mod scope;
 pub mod policy;
 
 pub use routes::{PathMatch, ROUTES, Route, granted_routes, route_for_path, route_for_template};
-pub use scope::{Scope, ScopeSet, UnknownScope};
+pub use scope::{GROUPS, Scope, ScopeGroup, ScopeSet, UnknownScope};

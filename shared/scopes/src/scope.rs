@@ -6,7 +6,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! scopes {
-    ($($variant:ident => $text:literal,)+) => {
+    ($($variant:ident => $text:literal, $label:literal,)+) => {
         /// One scope of the catalogue (`resource.action`), or [`Scope::All`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]
@@ -22,6 +22,13 @@ macro_rules! scopes {
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Scope::$variant => $text,)+
+                }
+            }
+
+            /// What it grants, in words for the dashboard, e.g. "List and read links".
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $(Scope::$variant => $label,)+
                 }
             }
         }
@@ -40,26 +47,69 @@ macro_rules! scopes {
 }
 
 scopes! {
-    All => "all",
-    LinksRead => "links.read",
-    LinksCreate => "links.create",
-    LinksUpdate => "links.update",
-    LinksDelete => "links.delete",
-    LinksPause => "links.pause",
-    LinksResume => "links.resume",
-    FoldersRead => "folders.read",
-    FoldersCreate => "folders.create",
-    FoldersUpdate => "folders.update",
-    FoldersDelete => "folders.delete",
-    TemplatesRead => "templates.read",
-    TemplatesCreate => "templates.create",
-    TemplatesUpdate => "templates.update",
-    TemplatesDelete => "templates.delete",
-    BulkCreate => "bulk.create",
-    CafeRead => "cafe.read",
-    CafeCreate => "cafe.create",
-    CafeUpdate => "cafe.update",
-    CafeDelete => "cafe.delete",
+    All => "all", "Every API-key endpoint",
+    LinksRead => "links.read", "List and read links",
+    LinksCreate => "links.create", "Create and duplicate links",
+    LinksUpdate => "links.update", "Update links and their QR options",
+    LinksDelete => "links.delete", "Archive and delete links",
+    LinksPause => "links.pause", "Pause links",
+    LinksResume => "links.resume", "Resume links",
+    FoldersRead => "folders.read", "List and read folders",
+    FoldersCreate => "folders.create", "Create folders",
+    FoldersUpdate => "folders.update", "Update folders",
+    FoldersDelete => "folders.delete", "Delete folders",
+    TemplatesRead => "templates.read", "List and read QR templates",
+    TemplatesCreate => "templates.create", "Create QR templates",
+    TemplatesUpdate => "templates.update", "Update QR templates",
+    TemplatesDelete => "templates.delete", "Delete QR templates",
+    BulkCreate => "bulk.create", "Bulk-generate links",
+    CafeRead => "cafe.read", "List and read Cafe menus",
+    CafeCreate => "cafe.create", "Create Cafe menus",
+    CafeUpdate => "cafe.update", "Update Cafe menus",
+    CafeDelete => "cafe.delete", "Delete Cafe menus",
+}
+
+/// A resource's scopes, as the dashboard groups them: the part of each
+/// scope before the dot, and a heading for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeGroup {
+    /// The resource, e.g. `links`.
+    pub name: &'static str,
+    /// Its heading, e.g. "Links".
+    pub label: &'static str,
+}
+
+/// The groups, in catalogue order. Every scope but [`Scope::All`] is in the
+/// group its resource names ([`Scope::group`]).
+pub const GROUPS: &[ScopeGroup] = &[
+    ScopeGroup {
+        name: "links",
+        label: "Links",
+    },
+    ScopeGroup {
+        name: "folders",
+        label: "Folders",
+    },
+    ScopeGroup {
+        name: "templates",
+        label: "QR templates",
+    },
+    ScopeGroup {
+        name: "bulk",
+        label: "Bulk generation",
+    },
+    ScopeGroup {
+        name: "cafe",
+        label: "Cafe (digital menus)",
+    },
+];
+
+impl Scope {
+    /// The group a scope belongs to: its resource's; none for [`Scope::All`].
+    pub fn group(self) -> Option<&'static ScopeGroup> {
+        let (resource, _) = self.as_str().split_once('.')?;
+        GROUPS.iter().find(|g| g.name == resource)
+    }
 }
 
 /// A scope string that is not in the catalogue. Its message names the value.
@@ -227,6 +277,39 @@ impl<'de> Deserialize<'de> for ScopeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_scope_but_all_is_in_its_resources_group_in_catalogue_order() {
+        assert_eq!(Scope::All.group(), None);
+        let mut seen: Vec<&str> = Vec::new();
+        for s in &Scope::EVERY[1..] {
+            let g = s.group().unwrap_or_else(|| panic!("{s} has no group"));
+            assert!(
+                s.as_str().starts_with(&format!("{}.", g.name)),
+                "{s} in {}",
+                g.name
+            );
+            if seen.last() != Some(&g.name) {
+                assert!(!seen.contains(&g.name), "{} is not contiguous", g.name);
+                seen.push(g.name);
+            }
+        }
+        let names: Vec<&str> = GROUPS.iter().map(|g| g.name).collect();
+        assert_eq!(seen, names, "every group has scopes, in this order");
+    }
+
+    #[test]
+    fn labels_are_distinct_sentences() {
+        let labels: std::collections::HashSet<&str> =
+            Scope::EVERY.iter().map(|s| s.label()).collect();
+        assert_eq!(labels.len(), Scope::EVERY.len());
+        assert!(
+            Scope::EVERY
+                .iter()
+                .all(|s| s.label().chars().next().is_some_and(char::is_uppercase))
+        );
+        assert_eq!(Scope::LinksRead.label(), "List and read links");
+    }
 
     #[test]
     fn catalogue_has_nineteen_scopes_plus_all() {
