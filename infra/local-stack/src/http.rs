@@ -104,6 +104,71 @@ fn to_hyper(resp: LocalResponse) -> Response<Full<Bytes>> {
         })
 }
 
+/// Serves the keys page (`keys-page`: the demo page and the component) on
+/// `listener` until `shutdown` completes, its component pointed at the API
+/// on `api_base`, every answer under the page's Content-Security-Policy.
+pub async fn serve_page<F>(listener: TcpListener, api_base: String, shutdown: F)
+where
+    F: Future<Output = ()>,
+{
+    let api_base: Arc<str> = api_base.into();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let api_base = api_base.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let answer = page_answer(req.method(), req.uri().path(), &api_base);
+                async move { Ok::<_, Infallible>(answer) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The keys page's answer to `method path`: a file, 404 or 405.
+pub fn page_answer(method: &hyper::Method, path: &str, api_base: &str) -> Response<Full<Bytes>> {
+    let (status, content_type, body) =
+        if method != hyper::Method::GET && method != hyper::Method::HEAD {
+            (
+                405,
+                "text/plain; charset=utf-8",
+                "method not allowed".to_owned(),
+            )
+        } else if path == "/" || path == "/index.html" {
+            (200, "text/html; charset=utf-8", keys_page::index(api_base))
+        } else if let Some(asset) = keys_page::asset(path) {
+            (200, asset.content_type, asset.body.to_owned())
+        } else {
+            (404, "text/plain; charset=utf-8", "not found".to_owned())
+        };
+    let body = if method == hyper::Method::HEAD {
+        String::new()
+    } else {
+        body
+    };
+    to_hyper(LocalResponse {
+        status,
+        headers: vec![
+            ("content-type".into(), content_type.into()),
+            (
+                "content-security-policy".into(),
+                keys_page::content_security_policy(api_base),
+            ),
+            ("x-content-type-options".into(), "nosniff".into()),
+            ("referrer-policy".into(), "no-referrer".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: body.into_bytes(),
+    })
+}
+
 /// Decodes `%XX` escapes (API Gateway decodes query parameters); an invalid
 /// escape is kept as it is.
 pub fn percent_decode(s: &str) -> String {
@@ -114,7 +179,30 @@ pub fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{page_answer, percent_decode};
+
+    #[test]
+    fn the_keys_page_serves_its_files_under_its_policy() {
+        let api = "http://127.0.0.1:3000";
+        for (method, path, status) in [
+            (hyper::Method::GET, "/", 200),
+            (hyper::Method::GET, "/prolinksqr-api-keys.js", 200),
+            (hyper::Method::HEAD, "/demo.css", 200),
+            (hyper::Method::GET, "/nope", 404),
+            (hyper::Method::POST, "/", 405),
+        ] {
+            let r = page_answer(&method, path, api);
+            assert_eq!(r.status().as_u16(), status, "{method} {path}");
+            let csp = r.headers()["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("connect-src http://127.0.0.1:3000;"), "{csp}");
+        }
+        let js = page_answer(&hyper::Method::GET, "/prolinksqr-api-keys.js", api);
+        assert_eq!(
+            js.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(js.headers()["x-content-type-options"], "nosniff");
+    }
 
     #[test]
     fn percent_decoding() {

@@ -1,15 +1,17 @@
 //! The local API: the dashboard routes and the protected API, with the real
-//! handlers and the real authorizer, on one loopback port.
+//! handlers and the real authorizer, on one loopback port; and the keys page
+//! (the `<prolinksqr-api-keys>` demo) on another, its own origin.
 //!
 //! ```text
-//! local-api [--port N] [--dynamodb URL] [--table NAME] [--github-keys-url URL]
+//! local-api [--port N] [--page-port N | --no-page] [--dynamodb URL] [--table NAME] [--github-keys-url URL]
 //! local-api token SUB        print an unsigned dashboard token for SUB
 //! ```
 //!
-//! Environment: `PORT` (default 3000), `DYNAMODB_ENDPOINT` (default: the
+//! Environment: `PORT` (default 3000), `PAGE_PORT` (default 5173; the page
+//! is at `http://localhost:PAGE_PORT/`), `DYNAMODB_ENDPOINT` (default: the
 //! embedded in-memory store, whose state is lost on exit), `TABLE_NAME`
-//! (default `prolinksqr-keys`), `DASHBOARD_ORIGIN` (default
-//! `http://localhost:5173`), `ACCOUNT_ID_CLAIM` (default `sub`),
+//! (default `prolinksqr-keys`), `DASHBOARD_ORIGIN` (default the page's
+//! origin, `http://localhost:5173`), `ACCOUNT_ID_CLAIM` (default `sub`),
 //! `MAX_KEYS_PER_ACCOUNT` (default 100), `LAST_USED_INTERVAL_SECONDS`
 //! (default 300), `GITHUB_KEYS_URL` (GitHub's secret-scanning keys; default
 //! GitHub's own URL).
@@ -27,6 +29,8 @@ use tokio::net::TcpListener;
 
 struct Options {
     port: u16,
+    /// The keys page's port; `None`: not served.
+    page_port: Option<u16>,
     dynamodb: Option<String>,
     table: String,
     github_keys_url: String,
@@ -36,7 +40,7 @@ struct Options {
 }
 
 fn usage() -> &'static str {
-    "usage: local-api [--port N] [--dynamodb URL] [--table NAME] [--github-keys-url URL] [--authorizer-cache-ttl SECONDS]\n       local-api token SUB"
+    "usage: local-api [--port N] [--page-port N | --no-page] [--dynamodb URL] [--table NAME] [--github-keys-url URL] [--authorizer-cache-ttl SECONDS]\n       local-api token SUB"
 }
 
 /// The options, or `None` when help was asked for.
@@ -48,6 +52,13 @@ fn options() -> Result<Option<Options>, String> {
                 .parse()
                 .map_err(|_| format!("PORT={p} is not a port number"))?,
             None => 3000,
+        },
+        page_port: match env("PAGE_PORT") {
+            Some(p) => Some(
+                p.parse()
+                    .map_err(|_| format!("PAGE_PORT={p} is not a port number"))?,
+            ),
+            None => Some(5173),
         },
         dynamodb: env("DYNAMODB_ENDPOINT"),
         table: env("TABLE_NAME").unwrap_or_else(|| "prolinksqr-keys".to_owned()),
@@ -67,6 +78,14 @@ fn options() -> Result<Option<Options>, String> {
                     .parse()
                     .map_err(|_| "--port takes a port number".to_owned())?
             }
+            "--page-port" => {
+                o.page_port = Some(
+                    value("--page-port")?
+                        .parse()
+                        .map_err(|_| "--page-port takes a port number".to_owned())?,
+                )
+            }
+            "--no-page" => o.page_port = None,
             "--dynamodb" => o.dynamodb = Some(value("--dynamodb")?),
             "--table" => o.table = value("--table")?,
             "--github-keys-url" => o.github_keys_url = value("--github-keys-url")?,
@@ -105,8 +124,8 @@ async fn main() -> ExitCode {
         }
     };
     lambda_support::logging::init();
-    let origin =
-        std::env::var("DASHBOARD_ORIGIN").unwrap_or_else(|_| "http://localhost:5173".to_owned());
+    let origin = std::env::var("DASHBOARD_ORIGIN")
+        .unwrap_or_else(|_| format!("http://localhost:{}", opts.page_port.unwrap_or(5173)));
     let claim = std::env::var("ACCOUNT_ID_CLAIM").unwrap_or_else(|_| "sub".to_owned());
     let max_keys = std::env::var("MAX_KEYS_PER_ACCOUNT")
         .ok()
@@ -173,10 +192,15 @@ async fn main() -> ExitCode {
         ),
         _ => config,
     };
+    let page = match opts.page_port {
+        Some(port) => page_listener(port).await,
+        None => None,
+    };
     match &opts.dynamodb {
         None => {
             run(
                 listener,
+                page,
                 LocalApi::new(MemoryStore::new(), config)
                     .with_authorizer_settings(settings)
                     .with_github_keys(github),
@@ -190,7 +214,7 @@ async fn main() -> ExitCode {
                 let api = LocalApi::new(store, config)
                     .with_authorizer_settings(settings)
                     .with_github_keys(github);
-                run(listener, api, what).await
+                run(listener, page, api, what).await
             }
             Err(msg) => {
                 eprintln!("local-api: {msg}");
@@ -221,8 +245,22 @@ async fn dynamo_store(endpoint: &str, table: &str) -> Result<RecreatingStore, St
     ))
 }
 
+/// The keys page's listener on loopback, or `None` (said) when the port is taken:
+/// the API serves without it.
+async fn page_listener(port: u16) -> Option<TcpListener> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    match TcpListener::bind(addr).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("local-api: the keys page is not served: cannot listen on {addr}: {e}");
+            None
+        }
+    }
+}
+
 async fn run<S: KeyStore + 'static>(
     listener: TcpListener,
+    page: Option<TcpListener>,
     api: LocalApi<S>,
     store: String,
 ) -> ExitCode {
@@ -237,6 +275,15 @@ async fn run<S: KeyStore + 'static>(
     let token = jwt::unsigned_token("demo-account");
     println!("ProLinksQR local API listening on {base}");
     println!("  store: {store}");
+    if let Some(page) = page {
+        if let Ok(a) = page.local_addr() {
+            println!(
+                "  keys page: http://localhost:{}/  (the <prolinksqr-api-keys> demo, on its own origin; calls this API cross-origin)",
+                a.port()
+            );
+        }
+        tokio::spawn(http::serve_page(page, base.clone(), std::future::pending()));
+    }
     println!(
         "  dashboard API: {base}/apikeys  (identity: the unverified JWT in Authorization: Bearer, local only)"
     );
