@@ -281,16 +281,56 @@ test("a change made in a second tab is a version conflict: the fresh record is s
   expect(await call(key)).toBe(401);
 });
 
-test("the key limit is a sentence, and the form stays open", async ({ page }) => {
+test("the key limit is a sentence, and the form stays open; the list pages", async ({ page }) => {
   const sub = account("limit");
   for (let i = 0; i < 5; i += 1) await apiCreate(sub, `key ${i}`);
   await open(page, sub);
+
+  // Two keys a page: more on demand, until there are no more.
+  await page.evaluate(() => {
+    const keys = document.querySelector("prolinksqr-api-keys");
+    keys.setAttribute("page-size", "2");
+    return keys.reload();
+  });
+  const more = component(page).getByRole("button", { name: "Show more keys" });
+  await expect(component(page).getByRole("rowheader")).toHaveCount(2);
+  await more.click();
+  await expect(component(page).getByRole("rowheader")).toHaveCount(4);
+  await more.click();
+  await expect(component(page).getByRole("rowheader")).toHaveCount(5);
+  await expect(more).toBeHidden();
+
   const form = await createInPage(page, "one too many", ["List and read links links.read"]);
   await form.getByRole("button", { name: "Create key" }).click();
   await expect(form.getByRole("alert")).toHaveText(/as many API keys as it may have/);
   await expect(form).toBeVisible();
   await shot(page, "key-limit");
   await accessible(page, "the key limit's message");
+});
+
+test("a key with an expiry shows it, and shows when it has expired", async ({ page }) => {
+  const sub = account("expiry");
+  await open(page, sub);
+  const form = await createInPage(page, "Until 2030", ["List and read links links.read"]);
+  await form.getByLabel("Expires (optional)").fill("2030-01-01T12:00");
+  await form.getByRole("button", { name: "Create key" }).click();
+  await component(page).getByRole("button", { name: "I have copied it" }).click();
+  await expect(row(page, "Until 2030")).toContainText("Expires");
+  await expect(row(page, "Until 2030")).toContainText("2030");
+
+  const soon = await fetch(`${API}/apikeys`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token(sub)}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "Short-lived", scopes: ["links.read"], expiresAt: new Date(Date.now() + 2000).toISOString() }),
+  });
+  expect(soon.status).toBe(201);
+  const { key } = await soon.json();
+  expect(await call(key)).toBe(200);
+  await page.waitForTimeout(2500);
+  await page.evaluate(() => document.querySelector("prolinksqr-api-keys").reload());
+  await expect(row(page, "Short-lived")).toContainText("Expired");
+  expect(await call(key)).toBe(401);
+  await shot(page, "expired");
 });
 
 test("an API that is down, and API Gateway's own answers, are sentences, never a raw body", async ({ page }) => {
@@ -344,6 +384,12 @@ test("an API that is down, and API Gateway's own answers, are sentences, never a
 test("keyboard only: focus order, focus kept in the dialog and returned, visible focus", async ({ page }) => {
   const sub = account("keys");
   await open(page, sub);
+  // A slow catalogue, as on a loaded machine: the form must not open before
+  // its scopes are there, or Tab would skip them.
+  await page.route(`${API}/scopes`, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await route.continue();
+  });
   // Start from the top of the page, as a keyboard user arriving does.
   await page.mouse.click(2, 2);
   await page.keyboard.press("Tab");

@@ -503,7 +503,12 @@ export class ProlinksqrApiKeys extends HTMLElement {
       el("td", {}, scopes),
       el("td", {}, timeElement(k.createdAt, "—")),
       el("td", {}, timeElement(k.lastUsedAt, "Never")),
-      el("td", {}, el("span", { class: `badge ${state}`, text: STATE_TEXT[state] })),
+      el(
+        "td",
+        {},
+        el("span", { class: `badge ${state}`, text: STATE_TEXT[state] }),
+        k.expiresAt ? el("div", { class: "hint" }, state === "expired" ? "Expired " : "Expires ", timeElement(k.expiresAt, "")) : "",
+      ),
       el(
         "td",
         { class: "actions" },
@@ -548,8 +553,10 @@ export class ProlinksqrApiKeys extends HTMLElement {
   /** Opens a dialog; when it closes, focus goes back to `back`: an element,
    * or `{ id, action }`, a row's action button (rows are drawn anew). */
   #open(dialogId, back) {
+    const dialog = this.$(dialogId);
+    if (dialog.open) return;
     this.#returns.set(dialogId, back || this.#root.activeElement || this.$("create"));
-    this.$(dialogId).showModal();
+    dialog.showModal();
   }
 
   #dialogClosed(id) {
@@ -614,13 +621,15 @@ export class ProlinksqrApiKeys extends HTMLElement {
     }
   }
 
-  async #scopeChoices(selected) {
+  /** Draws the scope checkboxes, `selected` checked; false (the failure
+   * shown in `errorRegion`) when the catalogue cannot be loaded. */
+  async #scopeChoices(selected, errorRegion) {
     const box = this.$("scope-choices");
     let catalogue;
     try {
       catalogue = await this.#ensureCatalogue();
     } catch (f) {
-      this.#showError("form-error", f);
+      this.#showError(errorRegion, f);
       box.replaceChildren();
       return false;
     }
@@ -658,8 +667,10 @@ export class ProlinksqrApiKeys extends HTMLElement {
     this.$("form-submit").textContent = "Create key";
     this.$("expiry-field").hidden = false;
     this.$("form-error").textContent = "";
+    // The form opens whole: its scopes are there before anyone can type.
+    if (!(await this.#scopeChoices(new Set(), "error"))) return;
     this.#open("form-dialog", this.$("create"));
-    if (await this.#scopeChoices(new Set())) this.$("name").focus();
+    this.$("name").focus();
   }
 
   async #openEdit(key, opener) {
@@ -670,8 +681,9 @@ export class ProlinksqrApiKeys extends HTMLElement {
     this.$("expiry-field").hidden = true;
     this.$("form-error").textContent = "";
     this.$("name").value = key.name;
+    if (!(await this.#scopeChoices(new Set(key.scopes), "error"))) return;
     this.#open("form-dialog", opener);
-    if (await this.#scopeChoices(new Set(key.scopes))) this.$("name").focus();
+    this.$("name").focus();
   }
 
   async #submitForm() {
@@ -776,7 +788,7 @@ export class ProlinksqrApiKeys extends HTMLElement {
         // The form shows the key as it is now, for the user to decide again.
         this.#editing = fresh;
         this.$("name").value = fresh.name;
-        await this.#scopeChoices(new Set(fresh.scopes));
+        await this.#scopeChoices(new Set(fresh.scopes), "form-error");
       });
     }
   }
