@@ -3,7 +3,9 @@
 and prints the size of its deployment zip (what Lambda receives).
 
 usage: python3 infra/scripts/check-sam-build.py   (from the repository root, after sam build)
-Exits 1 when a function is missing or is not an arm64 binary.
+Exits 1 when a function is missing or is not an arm64 binary, or when the
+authorizer's zip passes AUTHORIZER_ZIP_LIMIT: it runs on every API call's
+cold start, and its size is part of that start (BENCHMARKS.md).
 """
 import io
 import os
@@ -12,6 +14,7 @@ import sys
 import zipfile
 
 EM_AARCH64 = 183
+AUTHORIZER_ZIP_LIMIT = 3_000_000
 
 
 def functions(template_text):
@@ -62,7 +65,11 @@ def main():
         arch = "aarch64" if machine == EM_AARCH64 else f"e_machine={machine}"
         if machine != EM_AARCH64:
             failed = True
-        print(f"{fn:<22} {arch:<8} {os.path.getsize(path)/1e6:>8.2f}MB {zipped_size(path)/1e6:>8.2f}MB")
+        zipped = zipped_size(path)
+        print(f"{fn:<22} {arch:<8} {os.path.getsize(path)/1e6:>8.2f}MB {zipped/1e6:>8.3f}MB")
+        if fn == "AuthorizerFunction" and zipped > AUTHORIZER_ZIP_LIMIT:
+            print(f"  the authorizer's zip is over {AUTHORIZER_ZIP_LIMIT/1e6:.1f} MB")
+            failed = True
     return 1 if failed else 0
 
 

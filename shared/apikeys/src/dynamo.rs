@@ -135,6 +135,7 @@ impl ClientSettings {
     /// The SDK configuration behind [`ClientSettings::client`].
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(https_client())
             .timeout_config(self.timeouts())
             .retry_config(self.retries())
             .load()
@@ -171,6 +172,20 @@ impl ClientSettings {
     }
 }
 
+/// The HTTPS client of every SDK client of this project (functions and
+/// local tools): the SDK's own (hyper, connection pooling, the connect
+/// timeout from the configuration) with rustls on `ring`. The SDK's default
+/// would bring aws-lc into every function for TLS alone; the authorizer
+/// then links none (its zip: BENCHMARKS.md). Built once per configuration.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 /// The start of every SDK configuration of this machine's tools (any
 /// client: DynamoDB, API Gateway): region and credentials from the
 /// environment or local defaults, never the EC2 instance-metadata service
@@ -187,6 +202,7 @@ pub fn local_config_loader() -> aws_config::ConfigLoader {
         _ => Credentials::new("local", "local", None, None, "local"),
     };
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .region(Region::new(region))
         .credentials_provider(credentials)
 }

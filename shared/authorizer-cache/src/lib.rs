@@ -109,6 +109,7 @@ impl CacheFlush {
         };
         let (rest_api_id, stage) = (var("PROTECTED_API_ID")?, var("PROTECTED_STAGE")?);
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(apikeys::dynamo::https_client())
             .timeout_config(timeouts())
             .retry_config(retries())
             .load()

@@ -101,9 +101,13 @@ pub fn authorizer_cache_ttl() -> Result<u32, CacheTtlError> {
 /// What a function's `main` returns.
 pub use lambda_runtime::Error;
 
-/// The runtime a function runs on (what `#[tokio::main]` builds).
+/// The runtime a function runs on: one thread. Lambda hands an execution
+/// environment one invocation at a time, so worker threads only add the
+/// hand-overs between them (the runtime API's poll on one, the store's
+/// connection on another) to every call; tasks a handler spawns still run,
+/// whenever the invocation awaits.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }

@@ -7,7 +7,6 @@
 //! the AWS SDK logs request bodies (the key hash). Only this project's crates
 //! may log at TRACE, and they never log a key, a hash or a header value.
 
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -51,7 +50,7 @@ pub fn dependency_cap() -> Targets {
 }
 
 /// The level filter the environment asks for.
-pub fn env_filter() -> EnvFilter {
+pub fn env_filter() -> Targets {
     let from_lambda = || {
         std::env::var("AWS_LAMBDA_LOG_LEVEL")
             .ok()
@@ -61,9 +60,30 @@ pub fn env_filter() -> EnvFilter {
         .ok()
         .or_else(from_lambda)
         .unwrap_or_else(|| "info".to_owned());
-    EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(directives)
+    targets(&directives)
+}
+
+/// `RUST_LOG`-style directives (`info`, `apikeys=trace,warn`: a level, or
+/// a target and its level; the last default wins) as a filter, INFO where
+/// none is said. A directive that does not parse is skipped, as the others
+/// still say what was meant. Targets only, without `EnvFilter`'s span and
+/// field matching, which would bring a regex engine into every function.
+pub fn targets(directives: &str) -> Targets {
+    directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter_map(|d| d.parse::<Targets>().ok())
+        .fold(
+            Targets::new().with_default(LevelFilter::INFO),
+            |all, one| {
+                let all = match one.default_level() {
+                    Some(level) => all.with_default(level),
+                    None => all,
+                };
+                all.with_targets(one)
+            },
+        )
 }
 
 /// Installs the global subscriber (once; later calls do nothing).
@@ -88,4 +108,29 @@ pub fn init() {
             .with(tracing_subscriber::fmt::layer().with_ansi(false))
             .try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::targets;
+    use tracing::Level;
+
+    #[test]
+    fn directives_set_levels_by_target_and_skip_what_does_not_parse() {
+        let t = targets("");
+        assert!(t.would_enable("anything", &Level::INFO));
+        assert!(!t.would_enable("anything", &Level::DEBUG));
+        let t = targets("trace");
+        assert!(t.would_enable("anything", &Level::TRACE));
+        let t = targets("warn,apikeys=trace");
+        assert!(t.would_enable("apikeys::store", &Level::TRACE));
+        assert!(!t.would_enable("hyper", &Level::INFO));
+        assert!(t.would_enable("hyper", &Level::WARN));
+        let t = targets("apikeys=debug,nonsense=[{x}],error");
+        assert!(t.would_enable("apikeys", &Level::DEBUG));
+        assert!(!t.would_enable("other", &Level::WARN));
+        assert!(t.would_enable("other", &Level::ERROR));
+        let t = targets("off");
+        assert!(!t.would_enable("anything", &Level::ERROR));
+    }
 }
