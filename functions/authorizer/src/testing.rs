@@ -104,3 +104,20 @@ pub fn effect_and_resource(resp: &crate::Response) -> (String, String) {
         res[0].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// The request id a fake Lambda runtime API gives its invocations.
+pub const INVOCATION_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+
+/// A fake Lambda runtime API's answer to `GET …/invocation/next`: `event`,
+/// with the headers the runtime reads (request id, a deadline 30 s away,
+/// the function's ARN).
+pub fn invocation(event: String) -> fake_http::Answer {
+    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+    fake_http::Answer::json(200, event)
+        .header("lambda-runtime-aws-request-id", INVOCATION_ID)
+        .header("lambda-runtime-deadline-ms", deadline.to_string())
+        .header(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:authorizer",
+        )
+}

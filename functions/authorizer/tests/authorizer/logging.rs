@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::*;
 
-const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+use authorizer::testing::INVOCATION_ID as REQUEST_ID;
 
 /// Serves one invocation of `event`, then reports what the function posted
 /// back; later polls for the next invocation wait for ever.
@@ -30,14 +30,7 @@ async fn fake_runtime_api(event: String) -> (String, mpsc::Receiver<(String, Str
                 if served.swap(true, Ordering::SeqCst) {
                     std::future::pending::<()>().await;
                 }
-                let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-                Answer::json(200, event)
-                    .header("lambda-runtime-aws-request-id", REQUEST_ID)
-                    .header("lambda-runtime-deadline-ms", deadline.to_string())
-                    .header(
-                        "lambda-runtime-invoked-function-arn",
-                        "arn:aws:lambda:us-east-1:123456789012:function:authorizer",
-                    )
+                authorizer::testing::invocation(event)
             } else {
                 let _ = tx.send((req.path().to_owned(), req.text())).await;
                 Answer::json(202, "{\"status\":\"OK\"}\n")
