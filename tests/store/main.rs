@@ -130,6 +130,10 @@ race_tests!(
     leak_and_narrow: Leak + Narrow,
     leak_and_delete: Leak + Delete,
     leak_and_reactivate: Leak + Reactivate,
+    roll_and_delete_at_the_version_shown: Roll + DeleteShown,
+    narrow_and_delete_at_the_version_shown: Narrow + DeleteShown,
+    deactivate_and_delete_at_the_version_shown: Deactivate + DeleteShown,
+    leak_and_delete_at_the_version_shown: Leak + DeleteShown,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -57,6 +57,8 @@ pub enum Op {
     Narrow,
     Rename,
     Delete,
+    /// A delete with `If-Match`: at the version the round started from.
+    DeleteShown,
     /// A leak report for the key's first secret.
     Leak,
 }
@@ -144,6 +146,13 @@ pub async fn run<S: KeyStore>(store: &S, op: Op, record: &KeyRecord, first: &Key
             .await
         }
         Op::Delete => match store.delete(account, id, &audit()).await {
+            Ok(()) => Answer::Done,
+            Err(e) => Answer::Failed(e),
+        },
+        Op::DeleteShown => match store
+            .delete_at(account, id, Some(record.version), &audit())
+            .await
+        {
             Ok(()) => Answer::Done,
             Err(e) => Answer::Failed(e),
         },
@@ -271,16 +280,32 @@ pub async fn race_round<S: Inspect>(
             .iter()
             .any(|(o, ans)| *o == op && !matches!(ans, Answer::Failed(_)))
     };
+    let is_delete = |op: Op| op == Op::Delete || op == Op::DeleteShown;
     for (op, answer) in &answers {
+        let other_ok = answers
+            .iter()
+            .any(|(o, ans)| o != op && !matches!(ans, Answer::Failed(_)));
         match answer {
             Answer::Rolled(k) => secrets.push(k.clone()),
-            Answer::Failed(StoreError::NotFound) if has(Op::Delete) && *op != Op::Delete => {}
+            Answer::Failed(StoreError::NotFound)
+                if answers.iter().any(|(o, _)| is_delete(*o)) && !is_delete(*op) => {}
+            // The other change committed first: the version shown is gone.
+            Answer::Failed(StoreError::VersionConflict) if *op == Op::DeleteShown && other_ok => {}
             Answer::Failed(StoreError::KeyLeaked) if *op == Op::Reactivate && has(Op::Leak) => {}
             Answer::Failed(e) => problems.push(format!("{op:?} answered an error: {e}")),
             Answer::Done | Answer::Leak(_) => {}
         }
     }
-    let deleted = ok(Op::Delete);
+    let deleted = ok(Op::Delete) || ok(Op::DeleteShown);
+    // A change that committed leaves the version shown behind: a delete at
+    // that version after it must be refused (and before it, the change finds
+    // no key).
+    let committed_change = answers
+        .iter()
+        .any(|(o, ans)| *o != Op::DeleteShown && matches!(ans, Answer::Done | Answer::Rolled(_)));
+    if ok(Op::DeleteShown) && committed_change {
+        problems.push("deleted at a version another change had already moved".to_owned());
+    }
     let now = store.get(&account, &record.id).await;
     match (&now, deleted) {
         (Err(StoreError::NotFound), true) => {}
