@@ -30,8 +30,7 @@ use apikeys::{
     Timestamp,
 };
 use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
-    ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -40,7 +39,7 @@ use serde_json::json;
 
 use crate::request::{KeyProblem, MethodArn, presented_api_key, presented_key};
 
-pub type Request = ApiGatewayCustomAuthorizerRequestTypeRequest;
+pub use crate::request::Request;
 pub type Response = ApiGatewayCustomAuthorizerResponse;
 
 /// The authorizer's failures. API Gateway answers 401 only for an error whose
@@ -240,7 +239,7 @@ pub async fn authorize<S: LookupKey + RecordUse>(
     request_id: &str,
     deadline: Deadline,
 ) -> Result<Response, AuthError> {
-    let method = req.http_method.as_ref().map_or("", |m| m.as_str());
+    let method = req.http_method.as_deref().unwrap_or("");
     let resource = req.resource.as_deref().unwrap_or("");
     let log = DecisionLog {
         request_id,
@@ -287,7 +286,7 @@ pub async fn authorize<S: LookupKey + RecordUse>(
 
     // The key authenticated: record its use when one is due.
     if found.use_due_at(now, settings.last_used_interval) {
-        record_use(store, &hash, &found, now, settings, deadline).await;
+        record_use(store, &hash, &found, now, settings, deadline, request_id).await;
     }
 
     // 3. The route API Gateway matched, and the ARN the policy must name
@@ -328,15 +327,17 @@ async fn record_use<S: RecordUse>(
     now: Timestamp,
     settings: &Settings,
     deadline: Deadline,
+    request_id: &str,
 ) {
     let budget = Deadline::after(RECORD_USE_BUDGET.min(deadline.remaining()));
     let recorded = budget
         .run(store.record_use(hash, found, now, settings.last_used_interval))
         .await;
     match recorded {
-        Ok(true) => tracing::debug!(key_id = found.key_id.as_str(), "use recorded"),
+        Ok(true) => tracing::debug!(request_id, key_id = found.key_id.as_str(), "use recorded"),
         Ok(false) => {}
         Err(err) => tracing::warn!(
+            request_id,
             key_id = found.key_id.as_str(),
             error = %apikeys::error_chain(&err),
             "could not record the key's use; the decision stands"

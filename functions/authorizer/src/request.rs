@@ -1,7 +1,172 @@
 //! Reading what the authorizer needs from a REQUEST-authorizer event: the
-//! presented key and the method ARN. Nothing here touches the store.
+//! route, the method ARN and the presented key. Nothing here touches the
+//! store.
 
-use aws_lambda_events::http::HeaderMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// What the authorizer reads of API Gateway's REQUEST-authorizer event, and
+/// nothing else: every other field, and every header but the key headers,
+/// is skipped unread (a warm call paid about 12 µs to build the full event's
+/// header maps and contexts; BENCHMARKS.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// The ARN the policy names: `…/{stage}/{METHOD}/{path}`.
+    #[serde(default)]
+    pub method_arn: Option<String>,
+    /// The route template API Gateway matched (`/links/{id}`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub http_method: Option<String>,
+    /// The single-value header map (a repeated header's last value).
+    #[serde(default)]
+    pub headers: KeyHeaders,
+    /// The multi-value header map (every value, in order).
+    #[serde(default)]
+    pub multi_value_headers: KeyHeaders,
+}
+
+/// The key headers of one of the event's header maps: `x-api-key` and
+/// `Authorization` (names in any case, as clients send them), their values
+/// in order. A value given as a string replaces that header's earlier
+/// values, a list adds to them: what `http::HeaderMap`'s `insert` and
+/// `append` do with the same map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyHeaders {
+    api_key: Vec<String>,
+    authorization: Vec<String>,
+}
+
+/// Which key header a name is, in any case.
+#[derive(Clone, Copy)]
+enum KeyHeader {
+    ApiKey,
+    Authorization,
+}
+
+impl KeyHeader {
+    fn named(name: &str) -> Option<KeyHeader> {
+        if name.eq_ignore_ascii_case("x-api-key") {
+            Some(KeyHeader::ApiKey)
+        } else if name.eq_ignore_ascii_case("authorization") {
+            Some(KeyHeader::Authorization)
+        } else {
+            None
+        }
+    }
+}
+
+impl KeyHeaders {
+    /// The `x-api-key` values, in order.
+    pub fn api_key(&self) -> &[String] {
+        &self.api_key
+    }
+
+    /// The `Authorization` values, in order.
+    pub fn authorization(&self) -> &[String] {
+        &self.authorization
+    }
+
+    /// Adds a value to header `name` (any other header is not kept).
+    pub fn append(&mut self, name: &str, value: impl Into<String>) {
+        if let Some(values) = KeyHeader::named(name).map(|h| self.values(h)) {
+            values.push(value.into());
+        }
+    }
+
+    fn values(&mut self, header: KeyHeader) -> &mut Vec<String> {
+        match header {
+            KeyHeader::ApiKey => &mut self.api_key,
+            KeyHeader::Authorization => &mut self.authorization,
+        }
+    }
+}
+
+/// A header map's name: a key header, or one skipped with its value.
+struct Name(Option<KeyHeader>);
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Name, E> {
+                Ok(Name(KeyHeader::named(name)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A key header's value: one string, or a list of them.
+enum Values {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Values, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Values;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header value or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Values, E> {
+                Ok(Values::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Values, E> {
+                Ok(Values::One(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Values, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(v) = seq.next_element::<String>()? {
+                    all.push(v);
+                }
+                Ok(Values::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyHeaders {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<KeyHeaders, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyHeaders;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of headers")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<KeyHeaders, E> {
+                Ok(KeyHeaders::default())
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<KeyHeaders, M::Error> {
+                let mut headers = KeyHeaders::default();
+                while let Some(Name(name)) = map.next_key()? {
+                    let Some(name) = name else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    let values = headers.values(name);
+                    match map.next_value()? {
+                        Values::One(v) => *values = vec![v],
+                        Values::Many(vs) => values.extend(vs),
+                    }
+                }
+                Ok(headers)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// Why no usable key was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +176,7 @@ pub enum KeyProblem {
     /// Two different keys: `x-api-key` and `Authorization: Bearer`, or a
     /// repeated `Authorization`.
     Conflicting,
-    /// A header value that is not visible ASCII.
+    /// A key header's value that is not visible ASCII (or tabs).
     NotText,
 }
 
@@ -25,8 +190,8 @@ pub enum KeyProblem {
 /// that same key. An `Authorization` header with another scheme presents no
 /// key.
 pub fn presented_key<'e>(
-    headers: &'e HeaderMap,
-    multi: &'e HeaderMap,
+    headers: &'e KeyHeaders,
+    multi: &'e KeyHeaders,
 ) -> Result<&'e str, KeyProblem> {
     key_from(headers, multi, true)
 }
@@ -35,45 +200,50 @@ pub fn presented_key<'e>(
 /// on, `x-api-key` is the identity source API Gateway caches the decision
 /// under, so the decision may depend on nothing else.
 pub fn presented_api_key<'e>(
-    headers: &'e HeaderMap,
-    multi: &'e HeaderMap,
+    headers: &'e KeyHeaders,
+    multi: &'e KeyHeaders,
 ) -> Result<&'e str, KeyProblem> {
     key_from(headers, multi, false)
 }
 
 fn key_from<'e>(
-    headers: &'e HeaderMap,
-    multi: &'e HeaderMap,
+    headers: &'e KeyHeaders,
+    multi: &'e KeyHeaders,
     bearer: bool,
 ) -> Result<&'e str, KeyProblem> {
-    let mut found: Option<&str> = None;
     for map in [headers, multi] {
-        for value in map.get_all("x-api-key") {
-            value.to_str().map_err(|_| KeyProblem::NotText)?;
+        if !map.api_key.iter().all(|v| is_text(v)) {
+            return Err(KeyProblem::NotText);
         }
     }
     // The last x-api-key: the multi-value map holds every value in order,
     // the single-value map the last one.
-    let last = multi
-        .get_all("x-api-key")
-        .iter()
-        .next_back()
-        .or_else(|| headers.get_all("x-api-key").iter().next_back());
-    if let Some(value) = last {
-        found = Some(value.to_str().map_err(|_| KeyProblem::NotText)?.trim());
-    }
-    for map in [headers, multi] {
-        if !bearer {
-            continue;
-        }
-        for value in map.get_all("authorization") {
-            let v = value.to_str().map_err(|_| KeyProblem::NotText)?.trim();
-            if let Some(token) = bearer_token(v) {
-                found = merge(found, token)?;
+    let mut found = multi
+        .api_key
+        .last()
+        .or_else(|| headers.api_key.last())
+        .map(|v| v.trim());
+    if bearer {
+        for map in [headers, multi] {
+            for value in &map.authorization {
+                if !is_text(value) {
+                    return Err(KeyProblem::NotText);
+                }
+                if let Some(token) = bearer_token(value.trim()) {
+                    found = merge(found, token)?;
+                }
             }
         }
     }
     found.ok_or(KeyProblem::Missing)
+}
+
+/// Visible ASCII and tabs: what a header value may hold to be read as text
+/// (`http::HeaderValue::to_str`'s rule).
+fn is_text(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
 fn merge<'e>(found: Option<&'e str>, next: &'e str) -> Result<Option<&'e str>, KeyProblem> {
@@ -159,19 +329,18 @@ impl<'a> MethodArn<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lambda_events::http::HeaderValue;
 
-    fn map(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
+    fn map(pairs: &[(&'static str, &str)]) -> KeyHeaders {
+        let mut m = KeyHeaders::default();
         for (k, v) in pairs {
-            m.append(*k, HeaderValue::from_str(v).unwrap());
+            m.append(k, *v);
         }
         m
     }
 
     #[test]
     fn key_from_either_header_any_case_of_scheme() {
-        let none = HeaderMap::new();
+        let none = KeyHeaders::default();
         assert_eq!(
             presented_key(&map(&[("x-api-key", "key-a")]), &none),
             Ok("key-a")
@@ -192,7 +361,7 @@ mod tests {
 
     #[test]
     fn same_key_in_both_headers_is_fine_different_keys_conflict() {
-        let none = HeaderMap::new();
+        let none = KeyHeaders::default();
         let both = map(&[("x-api-key", "key-a"), ("authorization", "Bearer key-a")]);
         assert_eq!(presented_key(&both, &both), Ok("key-a"));
         let differ = map(&[("x-api-key", "key-a"), ("authorization", "Bearer key-b")]);
@@ -220,7 +389,7 @@ mod tests {
 
     #[test]
     fn no_key_or_another_scheme_is_missing() {
-        let none = HeaderMap::new();
+        let none = KeyHeaders::default();
         assert_eq!(presented_key(&none, &none), Err(KeyProblem::Missing));
         for auth in ["Basic a2V5LWE=", "Bearer", "key-a", "Token key-a"] {
             assert_eq!(
@@ -229,6 +398,107 @@ mod tests {
                 "{auth}"
             );
         }
+    }
+
+    fn request(json: &str) -> Result<Request, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn only_the_key_headers_are_kept_in_any_case() {
+        let req = request(
+            r#"{"httpMethod":"GET","resource":"/links","methodArn":"arn",
+                "headers":{"Accept":"*/*","X-API-Key":"key-a","AUTHORIZATION":"Bearer key-a",
+                           "X-Odd":null,"X-Number":7,"X-List":[1,{"a":[]}]},
+                "multiValueHeaders":{"x-api-key":["key-a"],"Host":["h"]},
+                "requestContext":{"identity":{"sourceIp":"203.0.113.1"}},
+                "queryStringParameters":null}"#,
+        )
+        .unwrap();
+        assert_eq!(req.http_method.as_deref(), Some("GET"));
+        assert_eq!(req.resource.as_deref(), Some("/links"));
+        assert_eq!(req.method_arn.as_deref(), Some("arn"));
+        assert_eq!(req.headers.api_key(), ["key-a"]);
+        assert_eq!(req.headers.authorization(), ["Bearer key-a"]);
+        assert_eq!(req.multi_value_headers.api_key(), ["key-a"]);
+        assert!(req.multi_value_headers.authorization().is_empty());
+    }
+
+    #[test]
+    fn a_string_replaces_earlier_values_and_a_list_adds_to_them() {
+        let req = request(
+            r#"{"headers":{"x-api-key":"key-a","X-Api-Key":"key-b"},
+                "multiValueHeaders":{"x-api-key":["key-a"],"X-API-KEY":["key-b","key-c"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.headers.api_key(), ["key-b"]);
+        assert_eq!(
+            req.multi_value_headers.api_key(),
+            ["key-a", "key-b", "key-c"]
+        );
+        assert_eq!(
+            presented_key(&req.headers, &req.multi_value_headers),
+            Ok("key-c")
+        );
+        let replaced =
+            request(r#"{"headers":{"x-api-key":["key-a","key-b"],"X-Api-Key":"key-c"}}"#).unwrap();
+        assert_eq!(replaced.headers.api_key(), ["key-c"]);
+    }
+
+    #[test]
+    fn absent_or_null_header_maps_hold_no_key() {
+        for json in [
+            "{}",
+            r#"{"headers":null,"multiValueHeaders":null,"httpMethod":null}"#,
+            r#"{"headers":{},"multiValueHeaders":{"x-api-key":[]}}"#,
+        ] {
+            let req = request(json).unwrap();
+            assert_eq!(req.http_method, None, "{json}");
+            assert_eq!(
+                presented_key(&req.headers, &req.multi_value_headers),
+                Err(KeyProblem::Missing),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_header_that_is_not_a_string_is_a_bad_event() {
+        for json in [
+            r#"{"headers":{"x-api-key":7}}"#,
+            r#"{"headers":{"x-api-key":null}}"#,
+            r#"{"multiValueHeaders":{"authorization":[null]}}"#,
+            r#"{"headers":["x-api-key"]}"#,
+        ] {
+            assert!(request(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn key_headers_must_be_visible_ascii() {
+        let none = KeyHeaders::default();
+        for bad in ["key-\u{e9}", "key-a\u{1}", "key-a\u{7f}", "key-a\n"] {
+            assert_eq!(
+                presented_key(&map(&[("x-api-key", bad)]), &none),
+                Err(KeyProblem::NotText),
+                "{bad:?}"
+            );
+            assert_eq!(
+                presented_key(&map(&[("authorization", &format!("Bearer {bad}"))]), &none),
+                Err(KeyProblem::NotText),
+                "{bad:?}"
+            );
+            // With caching on only x-api-key is read.
+            assert_eq!(
+                presented_api_key(&map(&[("authorization", &format!("Bearer {bad}"))]), &none),
+                Err(KeyProblem::Missing),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            presented_key(&map(&[("x-api-key", "\tkey-a ")]), &none),
+            Ok("key-a")
+        );
     }
 
     #[test]

@@ -23,16 +23,49 @@ async fn store_with(scopes: ScopeSet) -> (Counting<MemoryStore>, ApiKey) {
 fn fixtures_deserialise_as_the_runtime_does() {
     let generated: Request = serde_json::from_str(GENERATED).unwrap();
     assert_eq!(generated.resource.as_deref(), Some("/links/{id}"));
-    assert_eq!(
-        generated.http_method.as_ref().map(|m| m.as_str()),
-        Some("GET")
-    );
+    assert_eq!(generated.http_method.as_deref(), Some("GET"));
     let adjusted: Request = serde_json::from_str(FIXTURE).unwrap();
-    assert_eq!(adjusted.path.as_deref(), Some("/links/lnk_8f3a2c"));
-    assert!(
-        adjusted.headers.contains_key("x-api-key"),
-        "header names are case-insensitive"
+    assert_eq!(
+        adjusted.method_arn.as_deref(),
+        Some("arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/links/lnk_8f3a2c")
     );
+    assert_eq!(adjusted.headers.api_key(), ["REPLACE_WITH_A_KEY"]);
+}
+
+/// The authorizer reads its few fields itself; the full event type of
+/// `aws_lambda_events` reads the same from every sample event.
+#[test]
+fn the_lean_request_reads_what_the_full_event_type_reads() {
+    use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest as Full;
+    for json in [
+        GENERATED,
+        FIXTURE,
+        SAMPLE_ALLOW,
+        SAMPLE_DENY,
+        SAMPLE_UNAUTHORIZED,
+    ] {
+        let lean: Request = serde_json::from_str(json).unwrap();
+        let full: Full = serde_json::from_str(json).unwrap();
+        assert_eq!(lean.method_arn, full.method_arn);
+        assert_eq!(lean.resource, full.resource);
+        assert_eq!(
+            lean.http_method.as_deref(),
+            full.http_method.as_ref().map(|m| m.as_str())
+        );
+        for (lean, full) in [
+            (&lean.headers, &full.headers),
+            (&lean.multi_value_headers, &full.multi_value_headers),
+        ] {
+            let values = |name| -> Vec<&str> {
+                full.get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap())
+                    .collect()
+            };
+            assert_eq!(lean.api_key(), values("x-api-key"));
+            assert_eq!(lean.authorization(), values("authorization"));
+        }
+    }
 }
 
 // Row 1: no key, malformed, over-long, bad checksum, conflicting → 401, no store read.
@@ -368,7 +401,7 @@ async fn the_sample_events_decide_as_named() {
     let allow: Request = serde_json::from_str(SAMPLE_ALLOW).unwrap();
     let deny: Request = serde_json::from_str(SAMPLE_DENY).unwrap();
     let unauthorized: Request = serde_json::from_str(SAMPLE_UNAUTHORIZED).unwrap();
-    let key = ApiKey::parse(allow.headers["x-api-key"].to_str().unwrap()).unwrap();
+    let key = ApiKey::parse(&allow.headers.api_key()[0]).unwrap();
     let store = Counting::<MemoryStore>::default();
     store
         .create(
