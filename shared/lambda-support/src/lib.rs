@@ -127,8 +127,24 @@ where
     E: Into<lambda_runtime::Diagnostic> + Debug,
     Fut: Future<Output = Result<R, E>>,
 {
+    serve_with(logging::InvocationSpan::Made, init, handler)
+}
+
+/// [`serve`], with the runtime's per-invocation span as `span` says.
+pub fn serve_with<T, A, R, E, Fut>(
+    span: logging::InvocationSpan,
+    init: impl AsyncFnOnce() -> Result<T, Error>,
+    handler: impl Fn(&'static T, lambda_runtime::LambdaEvent<A>) -> Fut,
+) -> Result<(), Error>
+where
+    T: Sync + 'static,
+    A: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+    E: Into<lambda_runtime::Diagnostic> + Debug,
+    Fut: Future<Output = Result<R, E>>,
+{
     runtime()?.block_on(async {
-        logging::init();
+        logging::init_with(span);
         // Built once, kept for the life of the execution environment.
         let state: &'static T = Box::leak(Box::new(init().await?));
         let service = lambda_runtime::service_fn(move |event| handler(state, event));

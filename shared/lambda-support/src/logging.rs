@@ -31,6 +31,28 @@ const OWN_LIBRARIES: &[&str] = &[
 /// runtime's echo of a returned error is dropped; its panic lines are kept.
 const RUNTIME_ERRORS: &str = "lambda_runtime::layers::panic";
 
+/// Whether the runtime's per-invocation span (`Lambda runtime invoke`, made
+/// by `lambda_runtime`'s tracing layer for every event) is made at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationSpan {
+    Made,
+    /// Not made: a few microseconds less per call (making and entering it
+    /// on every poll; measured, BENCHMARKS.md). For a function whose own
+    /// lines carry the request id: the authorizer, on every API call.
+    Off,
+}
+
+/// The target of the runtime's per-invocation span (`layers::trace`, which
+/// logs no event of its own).
+const INVOCATION_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
+
+/// The filter [`InvocationSpan::Off`] adds: that one target off.
+pub fn invocation_span_off() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target(INVOCATION_SPAN_TARGET, LevelFilter::OFF)
+}
+
 /// Whether an event is the runtime's echo of an error a handler returned.
 pub fn is_returned_error_echo(meta: &tracing::Metadata<'_>) -> bool {
     meta.target() == RUNTIME_ERRORS && meta.is_event() && meta.fields().field("error").is_none()
@@ -88,10 +110,16 @@ pub fn targets(directives: &str) -> Targets {
 
 /// Installs the global subscriber (once; later calls do nothing).
 pub fn init() {
+    init_with(InvocationSpan::Made);
+}
+
+/// [`init`], with the runtime's per-invocation span as `span` says.
+pub fn init_with(span: InvocationSpan) {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry()
         .with(dependency_cap())
         .with(env_filter())
+        .with((span == InvocationSpan::Off).then(invocation_span_off))
         .with(tracing_subscriber::filter::filter_fn(|meta| {
             !is_returned_error_echo(meta)
         }));
@@ -112,8 +140,25 @@ pub fn init() {
 
 #[cfg(test)]
 mod tests {
-    use super::targets;
+    use super::{invocation_span_off, targets};
     use tracing::Level;
+
+    #[test]
+    fn the_runtime_span_alone_can_be_turned_off() {
+        let off = invocation_span_off();
+        assert!(!off.would_enable("lambda_runtime::layers::trace", &Level::ERROR));
+        assert!(off.would_enable("lambda_runtime", &Level::TRACE));
+        assert!(off.would_enable("lambda_runtime::layers::api_response", &Level::TRACE));
+        assert!(off.would_enable("authorizer", &Level::TRACE));
+        // As the runtime makes it: an INFO span under that target.
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(off);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(target: "lambda_runtime::layers::trace", "Lambda runtime invoke");
+            assert!(span.is_disabled());
+            assert!(!tracing::info_span!(target: "authorizer", "other").is_disabled());
+        });
+    }
 
     #[test]
     fn directives_set_levels_by_target_and_skip_what_does_not_parse() {

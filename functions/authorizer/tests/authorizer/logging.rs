@@ -87,6 +87,21 @@ async fn run_once(event: String, table: &str, env: &[(&str, &str)]) -> (String, 
     (path, body, logs)
 }
 
+/// One decision line, naming its invocation itself (`request_id`).
+fn assert_names_its_invocation(logs: &str) {
+    let decisions: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["decision"].is_string())
+        .collect();
+    assert_eq!(decisions.len(), 1, "{logs}");
+    assert_eq!(
+        decisions[0]["fields"]["request_id"],
+        json!(REQUEST_ID),
+        "{logs}"
+    );
+}
+
 /// A 401 is an answer, not a failure: the function's error (`Unauthorized`,
 /// as API Gateway needs) leaves no ERROR line, only the decision at INFO.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,6 +134,7 @@ async fn a_401_leaves_no_error_line() {
             !logs.contains("\"level\":\"ERROR\""),
             "an ERROR line for a 401:\n{logs}"
         );
+        assert_names_its_invocation(&logs);
     }
 }
 
@@ -165,6 +181,7 @@ async fn trace_logging_of_a_handled_event_reveals_no_key_or_hash() {
     );
     assert!(logs.contains("\"decision\":\"allow\""), "{logs}");
     assert!(logs.contains(record.id.as_str()), "the key id is logged");
+    assert_names_its_invocation(&logs);
     // Dependencies were capped: the raw event never reached the output.
     assert!(
         !logs.contains("raw JSON event received"),
