@@ -19,6 +19,8 @@
 //! - init + first call: to its first answer;
 //! - warm: `WARM` Allow decisions each, from the event's hand-over to the
 //!   answer.
+//!
+//! A first round, not counted, warms DynamoDB Local up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
@@ -289,7 +291,7 @@ async fn bench(rounds: usize, warm: usize) {
         "authorizer vs floor: {rounds} rounds, {warm} warm Allow calls per start, DynamoDB Local"
     );
     println!(
-        "{:<6} {:<8} {:>10} {:>12} {:>12} {:>10}",
+        "{:<7} {:<8} {:>10} {:>12} {:>12} {:>10}",
         "round", "program", "init ms", "init+1st ms", "warm p50 ms", "warm p99"
     );
     let (mut inits, mut firsts, mut p50s, mut p99s) = (
@@ -299,7 +301,9 @@ async fn bench(rounds: usize, warm: usize) {
         [vec![], vec![]],
     );
     let programs = [&project, &floor];
-    for round in 0..rounds {
+    // Round 0 warms DynamoDB Local up (its JIT compiles the read path during
+    // the first thousands of calls) and is printed but not counted.
+    for round in 0..=rounds {
         // Started one after the other (the order alternating by round), then
         // called in turn, call by call: whatever the machine or DynamoDB
         // Local does meanwhile, it does to both.
@@ -325,14 +329,21 @@ async fn bench(rounds: usize, warm: usize) {
             let _ = s.child.kill().await;
             let (m, p) = (median(&mut warm_times[i]), p99(&mut warm_times[i]));
             println!(
-                "{:<6} {:<8} {:>10} {:>12} {:>12} {:>10}",
-                round,
+                "{:<7} {:<8} {:>10} {:>12} {:>12} {:>10}",
+                if round == 0 {
+                    "warm-up".to_owned()
+                } else {
+                    round.to_string()
+                },
                 programs[i].name,
                 ms(s.init),
                 ms(s.first),
                 ms(m),
                 ms(p)
             );
+            if round == 0 {
+                continue;
+            }
             inits[i].push(s.init);
             firsts[i].push(s.first);
             p50s[i].push(m);
