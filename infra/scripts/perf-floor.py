@@ -6,7 +6,7 @@ of the floor benchmark (BENCHMARKS.md, "Profiling the authorizer").
         infra/scripts/with-dynamodb-local.sh \\
         cargo bench --profile profiling -p authorizer --bench floor -- 6 2000
     perf script -i perf.data -F comm,pid,ip,sym,dso | \\
-        infra/scripts/perf-floor.py --calls 14000 --hz 1999
+        infra/scripts/perf-floor.py --calls 14007 --hz 1999
 
 Samples are taken by leaf function (no call stacks: the build keeps no frame
 pointers) and summed by crate for the project's processes (`authorizer`)
