@@ -82,24 +82,65 @@ pub fn optional_body<B: DeserializeOwned>(req: &Request) -> Result<B, ApiError> 
     })
 }
 
-/// `object` as `B`. Every field of `B` takes any value, so the only error
-/// serde can report is a field `B` does not name.
+/// `object` as `B`: a field `B` does not name is 400 `unknown_field`, the
+/// first in alphabetical order (a JSON object's keys, in order). Every field
+/// of `B` takes any value, so nothing else can fail.
 fn shaped<B: DeserializeOwned>(object: Map<String, Value>) -> Result<B, ApiError> {
-    serde_json::from_value(Value::Object(object)).map_err(|e| {
-        let message = e.to_string();
-        let field = unknown_field(&message).unwrap_or_default();
-        ApiError::UnknownField(field.chars().take(100).collect())
-    })
+    let fields = field_names::<B>();
+    if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(ApiError::UnknownField(unknown.chars().take(100).collect()));
+    }
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 
-/// The field serde's `deny_unknown_fields` error names: ``unknown field `x`,
-/// expected …`` (the name may itself hold backticks: the list after it
-/// never holds "`, expected").
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.rsplit_once("`, expected")
-        .or_else(|| rest.rsplit_once("`, there are no fields"))
-        .map(|(field, _)| field)
+/// The field names a struct's derived `Deserialize` accepts (with its
+/// renames): what it hands its deserializer's `deserialize_struct`, caught
+/// there. Empty for anything that is not a struct.
+fn field_names<'de, B: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+
+    /// What the catching deserializer ends with: the fields, if a struct
+    /// asked for them.
+    #[derive(Debug)]
+    struct Caught(&'static [&'static str]);
+    impl std::fmt::Display for Caught {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names caught")
+        }
+    }
+    impl std::error::Error for Caught {}
+    impl de::Error for Caught {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Caught(&[])
+        }
+    }
+
+    struct Catch;
+    impl<'de> Deserializer<'de> for Catch {
+        type Error = Caught;
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Caught> {
+            Err(Caught(fields))
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Caught> {
+            Err(Caught(&[]))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    match B::deserialize(Catch) {
+        Err(Caught(fields)) => fields,
+        Ok(_) => &[],
+    }
 }
 
 /// A body field as sent, `null` included (`Some(Value::Null)`): absent is
@@ -423,6 +464,14 @@ mod tests {
             optional_body::<Shape>(&request(&[], "{}")),
             Err(ApiError::UnsupportedMediaType)
         ));
+    }
+
+    #[test]
+    fn field_names_are_the_names_a_struct_accepts() {
+        assert_eq!(field_names::<Shape>(), ["name", "expiresAt"]);
+        assert!(field_names::<Value>().is_empty());
+        assert!(field_names::<Map<String, Value>>().is_empty());
+        assert!(field_names::<String>().is_empty());
     }
 
     #[test]
