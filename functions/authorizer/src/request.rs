@@ -35,10 +35,20 @@ pub struct Request {
 /// in order. A value given as a string replaces that header's earlier
 /// values, a list adds to them: what `http::HeaderMap`'s `insert` and
 /// `append` do with the same map.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct KeyHeaders {
     api_key: Vec<String>,
     authorization: Vec<String>,
+}
+
+/// How many values each key header has, never the values: they are keys.
+impl fmt::Debug for KeyHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyHeaders")
+            .field("api_key", &self.api_key.len())
+            .field("authorization", &self.authorization.len())
+            .finish()
+    }
 }
 
 /// Which key header a name is, in any case.
@@ -422,6 +432,17 @@ mod tests {
         assert_eq!(req.headers.authorization(), ["Bearer key-a"]);
         assert_eq!(req.multi_value_headers.api_key(), ["key-a"]);
         assert!(req.multi_value_headers.authorization().is_empty());
+    }
+
+    #[test]
+    fn a_request_debugs_without_its_keys() {
+        let req = request(
+            r#"{"headers":{"x-api-key":"key-secret-a","Authorization":"Bearer key-secret-b"}}"#,
+        )
+        .unwrap();
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("api_key: 1"), "{shown}");
     }
 
     #[test]

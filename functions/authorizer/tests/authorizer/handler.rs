@@ -101,6 +101,10 @@ async fn malformed_keys_are_unauthorized_without_a_store_read() {
         bad_checksum,
         k.replacen("key-", "KEY-", 1),
         format!("{}_{}", &k[..10], &k[11..]),
+        // Not visible ASCII: the key header is not text.
+        format!("{k}\u{1}"),
+        format!("{k}\u{7f}"),
+        format!("{}é{}", &k[..10], &k[11..]),
     ];
     for bad in &cases {
         assert_unauthorized(decide(&store, &event_for(links_get(), &[("x-api-key", bad)])).await);
