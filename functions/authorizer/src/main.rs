@@ -6,7 +6,7 @@
 use lambda_support::logging::InvocationSpan;
 
 fn main() -> Result<(), lambda_support::Error> {
-    lambda_support::serve_with(
+    lambda_support::serve(
         InvocationSpan::Off,
         authorizer::init,
         |(store, settings), event| authorizer::handle(store, settings, event),

@@ -112,26 +112,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .build()?)
 }
 
-/// Runs a function on the Lambda runtime: the tracing set-up, then `init`
-/// once per cold start (configuration and clients: the state every
-/// invocation borrows for the life of the execution environment), then
-/// `handler` for every event. A `main.rs` is one call of this.
+/// Runs a function on the Lambda runtime: the tracing set-up (the runtime's
+/// per-invocation span as `span` says), then `init` once per cold start
+/// (configuration and clients: the state every invocation borrows for the
+/// life of the execution environment), then `handler` for every event. A
+/// `main.rs` is one call of this.
 pub fn serve<T, A, R, E, Fut>(
-    init: impl AsyncFnOnce() -> Result<T, Error>,
-    handler: impl Fn(&'static T, lambda_runtime::LambdaEvent<A>) -> Fut,
-) -> Result<(), Error>
-where
-    T: Sync + 'static,
-    A: serde::de::DeserializeOwned,
-    R: serde::Serialize,
-    E: Into<lambda_runtime::Diagnostic> + Debug,
-    Fut: Future<Output = Result<R, E>>,
-{
-    serve_with(logging::InvocationSpan::Made, init, handler)
-}
-
-/// [`serve`], with the runtime's per-invocation span as `span` says.
-pub fn serve_with<T, A, R, E, Fut>(
     span: logging::InvocationSpan,
     init: impl AsyncFnOnce() -> Result<T, Error>,
     handler: impl Fn(&'static T, lambda_runtime::LambdaEvent<A>) -> Fut,

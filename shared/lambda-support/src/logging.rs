@@ -47,7 +47,7 @@ pub enum InvocationSpan {
 const INVOCATION_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
 
 /// The filter [`InvocationSpan::Off`] adds: that one target off.
-pub fn invocation_span_off() -> Targets {
+fn invocation_span_off() -> Targets {
     Targets::new()
         .with_default(LevelFilter::TRACE)
         .with_target(INVOCATION_SPAN_TARGET, LevelFilter::OFF)
